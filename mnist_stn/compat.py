@@ -1,0 +1,20 @@
+"""The one place that chooses the TensorFlow API.
+
+Everything else in the project does ``from mnist_stn.compat import tf`` and is then
+written as TensorFlow 1 graph code: placeholders, variable scopes, sessions, savers.
+On TensorFlow 2 that API lives in ``tensorflow.compat.v1``; turning the v2 behaviour
+off (eager execution, resource variables, v2 control flow) makes it act like TF 1.x.
+"""
+import os
+
+# TensorFlow's C++ start-up chatter (CPU feature notes, oneDNN hints) buries the
+# training log; keep warnings and errors. A user's own setting wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow.compat.v1 as tf  # noqa: E402
+
+# Quiet Python-side deprecation notices (set first: disabling v2 emits one itself).
+tf.logging.set_verbosity(tf.logging.ERROR)
+tf.disable_v2_behavior()
+
+__all__ = ["tf"]

@@ -1,0 +1,8 @@
+"""Numbers that define MNIST and the tutorial; defined once, imported everywhere."""
+
+IMAGE_SIZE = 28                       # MNIST digits are 28x28 pixels, one channel
+NUM_CHANNELS = 1
+IMAGE_PIXELS = IMAGE_SIZE * IMAGE_SIZE  # 784: the flat input of the TF1 tutorials
+NUM_CLASSES = 10
+PIXEL_SCALE = 255.0                   # uint8 pixels are divided by this to land in [0, 1]
+VALIDATION_SIZE = 5000                # held out of the 60,000 training images, as input_data did

@@ -1,0 +1,141 @@
+"""The graph: the tutorial's localisation net, the STN, and the classic TF1 MNIST CNN.
+
+Only graph building lives here: no files, no sessions, no flags. ``train.py`` makes
+the placeholders and calls ``forward``; ``predict.py`` does the same to restore.
+"""
+import numpy as np
+
+import transformer
+from mnist_stn.compat import tf
+from mnist_stn.constants import IMAGE_SIZE, NUM_CHANNELS, NUM_CLASSES
+
+
+def get_weights(shape):
+    """A weight variable, truncated normal with stddev 0.1 as in the TF1 tutorial."""
+    return tf.Variable(tf.truncated_normal(shape, stddev=0.1), name="weights")
+
+
+def get_bias(shape):
+    """A bias variable at 0.1, so ReLUs start alive."""
+    return tf.Variable(tf.constant(0.1, shape=shape), name="bias")
+
+
+def conv2d_relu(x, w, b, strides=(1, 1, 1, 1)):
+    """ReLU(conv(x, w) + b), SAME padding."""
+    return tf.nn.relu(tf.nn.conv2d(x, w, strides=list(strides), padding="SAME") + b)
+
+
+def max_pool(x):
+    """2x2 max pooling, stride 2, SAME padding: halves height and width (rounding up)."""
+    return tf.nn.max_pool(x, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME")
+
+
+def loc_net(inputs, keep_prob):
+    """The tutorial's localisation net: six affine parameters per image.
+
+    conv 5x5x32 stride 2 -> pool -> conv 3x3x64 -> pool -> tanh FC 32 + dropout
+    -> tanh FC 6, the last bias initialised to the identity ``[1, 0, 0, 0, 1, 0]``.
+
+    Note: the tanh after the last layer squashes that bias, and tanh(1) = 0.76, so the
+    first transform is not the identity but a zoom: the STN starts by sampling the
+    central 76% of the image, enlarged (plus a small random term from the last
+    weights). The tutorial's choice is kept; training moves theta from there.
+
+    Args:
+      inputs: (B, 784) flat images or (B, 28, 28, 1).
+      keep_prob: scalar, the dropout keep probability after the FC 32 layer.
+
+    Returns:
+      theta, (B, 6).
+    """
+    # (B, 784) -> (B, 28, 28, 1)
+    inputs = tf.reshape(inputs, [-1, IMAGE_SIZE, IMAGE_SIZE, NUM_CHANNELS])
+    with tf.variable_scope("loc_layer_1"):
+        w1 = get_weights([5, 5, 1, 32])
+        b1 = get_bias([32])
+        # (B, 28, 28, 1) -> stride 2 -> (B, 14, 14, 32) -> pool -> (B, 7, 7, 32)
+        x = conv2d_relu(inputs, w1, b1, strides=[1, 2, 2, 1])
+        x = max_pool(x)
+
+    with tf.variable_scope("loc_layer_2"):
+        # (B, 7, 7, 32) -> (B, 7, 7, 64) -> pool -> (B, 4, 4, 64) -> (B, 1024)
+        x = conv2d_relu(x, get_weights([3, 3, 32, 64]), get_bias([64]))
+        x = max_pool(x)
+        x = tf.reshape(x, [-1, 1024])
+
+    with tf.variable_scope("loc_layer_3"):
+        # (B, 1024) -> (B, 32)
+        fc1 = tf.nn.tanh(tf.matmul(x, get_weights([1024, 32])) + get_bias([32]))
+        fc1 = tf.nn.dropout(fc1, rate=1.0 - keep_prob)
+
+    with tf.variable_scope("loc_layer_4"):
+        # Without this bias the first transforms are random and the STN shows
+        # meaningless crops; the identity rows [[1, 0, 0], [0, 1, 0]] start it near
+        # "look at the whole image".
+        initial = np.array([[1., 0, 0], [0, 1., 0]])
+        initial = initial.astype("float32")
+        initial = initial.flatten()
+        w2 = get_weights([32, 6])
+        b2 = tf.Variable(initial_value=initial, name="bias")
+        # (B, 32) -> (B, 6)
+        fc2 = tf.nn.tanh(tf.matmul(fc1, w2) + b2)
+    return fc2
+
+
+def classifier(images, keep_prob):
+    """The classic TF1 MNIST CNN ("Deep MNIST for experts").
+
+    conv 5x5x32 -> pool -> conv 5x5x64 -> pool -> FC 1024 + dropout -> FC 10.
+
+    Args:
+      images: (B, 28, 28, 1).
+      keep_prob: scalar, the dropout keep probability after FC 1024.
+
+    Returns:
+      logits, (B, 10).
+    """
+    with tf.variable_scope("layer_1"):
+        # (B, 28, 28, 1) -> (B, 28, 28, 32) -> pool -> (B, 14, 14, 32)
+        x = conv2d_relu(images, get_weights([5, 5, NUM_CHANNELS, 32]), get_bias([32]))
+        x = max_pool(x)
+
+    with tf.variable_scope("layer_2"):
+        # (B, 14, 14, 32) -> (B, 14, 14, 64) -> pool -> (B, 7, 7, 64)
+        x = conv2d_relu(x, get_weights([5, 5, 32, 64]), get_bias([64]))
+        x = max_pool(x)
+
+    flat_size = (IMAGE_SIZE // 4) * (IMAGE_SIZE // 4) * 64
+    with tf.variable_scope("layer_3"):
+        # (B, 7, 7, 64) -> (B, 3136) -> (B, 1024)
+        x = tf.reshape(x, [-1, flat_size])
+        x = tf.nn.relu(tf.matmul(x, get_weights([flat_size, 1024])) + get_bias([1024]))
+        x = tf.nn.dropout(x, rate=1.0 - keep_prob)
+
+    with tf.variable_scope("layer_4"):
+        # (B, 1024) -> (B, 10)
+        return tf.matmul(x, get_weights([1024, NUM_CLASSES])) + get_bias([NUM_CLASSES])
+
+
+def forward(input_data, keep_prob, loc_keep_prob, use_stn=True):
+    """The tutorial's forward pass: rectify with the STN, then classify.
+
+    Args:
+      input_data: (B, 784) flat images with pixels in [0, 1].
+      keep_prob: dropout keep probability of the classifier.
+      loc_keep_prob: dropout keep probability of the localisation net.
+      use_stn: False builds the same classifier on the raw images (the baseline);
+        ``loc_keep_prob`` is then unused.
+
+    Returns:
+      ``(logits, rectified_images)``: (B, 10) and (B, 28, 28, 1). Without the STN the
+      "rectified" images are the inputs themselves.
+    """
+    # (B, 784) -> (B, 28, 28, 1)
+    images = tf.reshape(input_data, [-1, IMAGE_SIZE, IMAGE_SIZE, NUM_CHANNELS])
+    if use_stn:
+        theta = loc_net(input_data, loc_keep_prob)
+        # (B, 28, 28, 1) warped by theta -> (B, 28, 28, 1)
+        images = transformer.spatial_transformer_network(
+            images, theta, out_dims=[IMAGE_SIZE, IMAGE_SIZE])
+    logits = classifier(images, keep_prob)
+    return logits, images
