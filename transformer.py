@@ -107,8 +107,9 @@ def affine_grid_generator(height, width, theta):
     theta = tf.cast(theta, dtype)
 
     # the regular output grid, pixel centres from -1 to +1: (height, width) each
-    x = tf.cast(tf.linspace(-1.0, 1.0, width), dtype)
-    y = tf.cast(tf.linspace(-1.0, 1.0, height), dtype)
+    start, stop = tf.constant(-1.0, dtype), tf.constant(1.0, dtype)
+    x = tf.linspace(start, stop, width)
+    y = tf.linspace(start, stop, height)
     x_t, y_t = tf.meshgrid(x, y)
 
     # homogeneous coordinates (x_t, y_t, 1): (3, height * width)

@@ -1,0 +1,79 @@
+"""The graph: parameter counts, scopes, and what the untrained STN does."""
+import numpy as np
+
+import model
+import transformer
+from mnist_stn.compat import tf
+from mnist_stn.constants import IMAGE_PIXELS, IMAGE_SIZE, NUM_CLASSES
+
+# Counted by hand from the layer sizes (weights + biases):
+LOC_NET_PARAMS = (5 * 5 * 1 * 32 + 32) + (3 * 3 * 32 * 64 + 64) \
+    + (1024 * 32 + 32) + (32 * 6 + 6)                      # 52,326
+CLASSIFIER_PARAMS = (5 * 5 * 1 * 32 + 32) + (5 * 5 * 32 * 64 + 64) \
+    + (7 * 7 * 64 * 1024 + 1024) + (1024 * 10 + 10)        # 3,274,634
+
+
+def build(use_stn):
+    images = tf.placeholder(tf.float32, [None, IMAGE_PIXELS])
+    keep_prob = tf.placeholder_with_default(1.0, [])
+    loc_keep_prob = tf.placeholder_with_default(1.0, [])
+    logits, rectified = model.forward(images, keep_prob, loc_keep_prob, use_stn=use_stn)
+    return images, logits, rectified
+
+
+def count(variables):
+    return sum(int(np.prod(v.shape.as_list())) for v in variables)
+
+
+def test_parameter_counts():
+    assert LOC_NET_PARAMS == 52326 and CLASSIFIER_PARAMS == 3274634
+    with tf.Graph().as_default():
+        build(use_stn=True)
+        loc = [v for v in tf.trainable_variables() if v.name.startswith("loc_layer_")]
+        rest = [v for v in tf.trainable_variables() if not v.name.startswith("loc_layer_")]
+        assert count(loc) == LOC_NET_PARAMS
+        assert count(rest) == CLASSIFIER_PARAMS
+        assert sorted({v.name.split("/")[0] for v in loc}) == \
+            ["loc_layer_1", "loc_layer_2", "loc_layer_3", "loc_layer_4"]
+    with tf.Graph().as_default():
+        build(use_stn=False)
+        assert count(tf.trainable_variables()) == CLASSIFIER_PARAMS
+
+
+def test_output_shapes():
+    with tf.Graph().as_default(), tf.Session() as sess:
+        images, logits, rectified = build(use_stn=True)
+        sess.run(tf.global_variables_initializer())
+        out_logits, out_rect = sess.run([logits, rectified],
+                                        {images: np.random.rand(3, IMAGE_PIXELS)})
+    assert out_logits.shape == (3, NUM_CLASSES)
+    assert out_rect.shape == (3, IMAGE_SIZE, IMAGE_SIZE, 1)
+    assert np.all(np.isfinite(out_logits))
+
+
+def test_baseline_passes_images_through():
+    batch = np.random.RandomState(0).rand(2, IMAGE_PIXELS).astype(np.float32)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        images, _, rectified = build(use_stn=False)
+        out = sess.run(rectified, {images: batch})
+    np.testing.assert_array_equal(out.reshape(2, -1), batch)
+
+
+def test_untrained_stn_zooms_by_tanh_of_identity():
+    # With the last weights at zero, theta = tanh([1, 0, 0, 0, 1, 0]): a zoom by
+    # tanh(1) = 0.76 about the centre, not the identity (see loc_net's docstring).
+    batch = np.random.RandomState(1).rand(2, IMAGE_PIXELS).astype(np.float32)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        images, _, rectified = build(use_stn=True)
+        sess.run(tf.global_variables_initializer())
+        w_last = [v for v in tf.global_variables()
+                  if v.name == "loc_layer_4/weights:0"][0]
+        sess.run(w_last.assign(tf.zeros_like(w_last)))
+        got = sess.run(rectified, {images: batch})
+
+        theta = np.tanh(np.array([[1.0, 0, 0, 0, 1.0, 0]] * 2, np.float32))
+        expected = sess.run(transformer.spatial_transformer_network(
+            tf.constant(batch.reshape(2, IMAGE_SIZE, IMAGE_SIZE, 1)), tf.constant(theta)))
+    assert abs(theta[0, 0] - 0.7616) < 1e-4
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert not np.allclose(got.reshape(2, -1), batch, atol=1e-3)
