@@ -1,0 +1,66 @@
+"""The tutorial's picture: original digits on top, the STN's rectified digits below."""
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+MISTAKE_COLOR = "#d62728"
+CORRECT_COLOR = "black"
+
+
+def save_grid(path, originals, rectified, predictions, labels=None, per_row=10,
+              title=None):
+    """Write a PNG of digit pairs: each original above its rectified version.
+
+    Args:
+      path: the PNG file to write.
+      originals, rectified: (N, H, W) or (N, H, W, 1) images in [0, 1].
+      predictions: (N,) predicted digits, printed over the rectified images.
+      labels: optional (N,) true digits; a wrong prediction is drawn in red with the
+        true digit after it, and its rectified image gets a red frame.
+      per_row: digits per row pair.
+      title: optional figure title.
+    """
+    originals = _squeeze(originals)
+    rectified = _squeeze(rectified)
+    count = len(originals)
+    if count == 0:
+        raise ValueError("save_grid needs at least one image")
+    cols = min(per_row, count)
+    pairs = -(-count // cols)                  # ceiling division: rows of pairs
+    fig, axes = plt.subplots(2 * pairs, cols, squeeze=False,
+                             figsize=(1.0 * cols, 2.3 * pairs + (0.4 if title else 0)))
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(count):
+        row, col = 2 * (i // cols), i % cols
+        top, bottom = axes[row, col], axes[row + 1, col]
+        top.imshow(originals[i], cmap="gray", vmin=0, vmax=1)
+        bottom.imshow(rectified[i], cmap="gray", vmin=0, vmax=1)
+        wrong = labels is not None and predictions[i] != labels[i]
+        text = f"{predictions[i]}" + (f" (true {labels[i]})" if wrong else "")
+        bottom.set_title(text, fontsize=8, pad=2,
+                         color=MISTAKE_COLOR if wrong else CORRECT_COLOR)
+        if wrong:
+            bottom.axis("on")
+            bottom.set_xticks([])
+            bottom.set_yticks([])
+            for spine in bottom.spines.values():
+                spine.set_color(MISTAKE_COLOR)
+                spine.set_linewidth(2)
+    axes[0, 0].text(-0.15, 0.5, "input", transform=axes[0, 0].transAxes,
+                    rotation=90, va="center", ha="right", fontsize=8)
+    axes[1, 0].text(-0.15, 0.5, "STN", transform=axes[1, 0].transAxes,
+                    rotation=90, va="center", ha="right", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.3)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _squeeze(images):
+    """(N, H, W, 1) or (N, H, W) -> (N, H, W)."""
+    images = np.asarray(images)
+    return images[..., 0] if images.ndim == 4 else images
