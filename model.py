@@ -30,7 +30,14 @@ def max_pool(x):
     return tf.nn.max_pool(x, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME")
 
 
-def loc_net(inputs, keep_prob):
+def pooled_size(size, halvings):
+    """Side of a size x size map after ``halvings`` stride-2 SAME steps (rounding up)."""
+    for _ in range(halvings):
+        size = -(-size // 2)
+    return size
+
+
+def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE):
     """The tutorial's localisation net: six affine parameters per image.
 
     conv 5x5x32 stride 2 -> pool -> conv 3x3x64 -> pool -> tanh FC 32 + dropout
@@ -42,14 +49,16 @@ def loc_net(inputs, keep_prob):
     weights). The tutorial's choice is kept; training moves theta from there.
 
     Args:
-      inputs: (B, 784) flat images or (B, 28, 28, 1).
+      inputs: (B, S*S) flat images or (B, S, S, 1); S = image_size.
       keep_prob: scalar, the dropout keep probability after the FC 32 layer.
+      image_size: S, the side of the input (28, or a larger canvas of distorted digits).
 
     Returns:
       theta, (B, 6).
     """
-    # (B, 784) -> (B, 28, 28, 1)
-    inputs = tf.reshape(inputs, [-1, IMAGE_SIZE, IMAGE_SIZE, NUM_CHANNELS])
+    # (B, S*S) -> (B, S, S, 1); the shapes below are for the tutorial's S = 28
+    inputs = tf.reshape(inputs, [-1, image_size, image_size, NUM_CHANNELS])
+    flat_size = pooled_size(image_size, 3) ** 2 * 64     # 1024 for 28x28, as the tutorial
     with tf.variable_scope("loc_layer_1"):
         w1 = get_weights([5, 5, 1, 32])
         b1 = get_bias([32])
@@ -61,11 +70,11 @@ def loc_net(inputs, keep_prob):
         # (B, 7, 7, 32) -> (B, 7, 7, 64) -> pool -> (B, 4, 4, 64) -> (B, 1024)
         x = conv2d_relu(x, get_weights([3, 3, 32, 64]), get_bias([64]))
         x = max_pool(x)
-        x = tf.reshape(x, [-1, 1024])
+        x = tf.reshape(x, [-1, flat_size])
 
     with tf.variable_scope("loc_layer_3"):
         # (B, 1024) -> (B, 32)
-        fc1 = tf.nn.tanh(tf.matmul(x, get_weights([1024, 32])) + get_bias([32]))
+        fc1 = tf.nn.tanh(tf.matmul(x, get_weights([flat_size, 32])) + get_bias([32]))
         fc1 = tf.nn.dropout(fc1, rate=1.0 - keep_prob)
 
     with tf.variable_scope("loc_layer_4"):
@@ -88,7 +97,8 @@ def classifier(images, keep_prob):
     conv 5x5x32 -> pool -> conv 5x5x64 -> pool -> FC 1024 + dropout -> FC 10.
 
     Args:
-      images: (B, 28, 28, 1).
+      images: (B, S, S, 1), S static: 28, or a larger canvas for the baseline that
+        reads distorted digits without an STN.
       keep_prob: scalar, the dropout keep probability after FC 1024.
 
     Returns:
@@ -104,7 +114,7 @@ def classifier(images, keep_prob):
         x = conv2d_relu(x, get_weights([5, 5, 32, 64]), get_bias([64]))
         x = max_pool(x)
 
-    flat_size = (IMAGE_SIZE // 4) * (IMAGE_SIZE // 4) * 64
+    flat_size = pooled_size(images.shape.as_list()[1], 2) ** 2 * 64   # 3136 for 28x28
     with tf.variable_scope("layer_3"):
         # (B, 7, 7, 64) -> (B, 3136) -> (B, 1024)
         x = tf.reshape(x, [-1, flat_size])
@@ -116,25 +126,29 @@ def classifier(images, keep_prob):
         return tf.matmul(x, get_weights([1024, NUM_CLASSES])) + get_bias([NUM_CLASSES])
 
 
-def forward(input_data, keep_prob, loc_keep_prob, use_stn=True):
+def forward(input_data, keep_prob, loc_keep_prob, use_stn=True, image_size=IMAGE_SIZE):
     """The tutorial's forward pass: rectify with the STN, then classify.
 
     Args:
-      input_data: (B, 784) flat images with pixels in [0, 1].
+      input_data: (B, S*S) flat images with pixels in [0, 1]; S = image_size.
       keep_prob: dropout keep probability of the classifier.
       loc_keep_prob: dropout keep probability of the localisation net.
       use_stn: False builds the same classifier on the raw images (the baseline);
         ``loc_keep_prob`` is then unused.
+      image_size: S: 28 for MNIST, larger for a canvas of distorted digits. The STN
+        samples any canvas down to 28x28, so the classifier always reads 28x28; the
+        baseline reads the whole canvas.
 
     Returns:
-      ``(logits, rectified_images)``: (B, 10) and (B, 28, 28, 1). Without the STN the
-      "rectified" images are the inputs themselves.
+      ``(logits, rectified_images)``: (B, 10) and (B, 28, 28, 1), or (B, S, S, 1)
+      without the STN, where the "rectified" images are the inputs themselves. With the
+      STN, the graph also holds the tensor ``theta`` (B, 6), named so.
     """
-    # (B, 784) -> (B, 28, 28, 1)
-    images = tf.reshape(input_data, [-1, IMAGE_SIZE, IMAGE_SIZE, NUM_CHANNELS])
+    # (B, S*S) -> (B, S, S, 1)
+    images = tf.reshape(input_data, [-1, image_size, image_size, NUM_CHANNELS])
     if use_stn:
-        theta = loc_net(input_data, loc_keep_prob)
-        # (B, 28, 28, 1) warped by theta -> (B, 28, 28, 1)
+        theta = tf.identity(loc_net(input_data, loc_keep_prob, image_size), name="theta")
+        # (B, S, S, 1) warped by theta -> (B, 28, 28, 1)
         images = transformer.spatial_transformer_network(
             images, theta, out_dims=[IMAGE_SIZE, IMAGE_SIZE])
     logits = classifier(images, keep_prob)

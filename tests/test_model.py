@@ -13,11 +13,12 @@ CLASSIFIER_PARAMS = (5 * 5 * 1 * 32 + 32) + (5 * 5 * 32 * 64 + 64) \
     + (7 * 7 * 64 * 1024 + 1024) + (1024 * 10 + 10)        # 3,274,634
 
 
-def build(use_stn):
-    images = tf.placeholder(tf.float32, [None, IMAGE_PIXELS])
+def build(use_stn, image_size=IMAGE_SIZE):
+    images = tf.placeholder(tf.float32, [None, image_size * image_size])
     keep_prob = tf.placeholder_with_default(1.0, [])
     loc_keep_prob = tf.placeholder_with_default(1.0, [])
-    logits, rectified = model.forward(images, keep_prob, loc_keep_prob, use_stn=use_stn)
+    logits, rectified = model.forward(images, keep_prob, loc_keep_prob, use_stn=use_stn,
+                                      image_size=image_size)
     return images, logits, rectified
 
 
@@ -38,6 +39,25 @@ def test_parameter_counts():
     with tf.Graph().as_default():
         build(use_stn=False)
         assert count(tf.trainable_variables()) == CLASSIFIER_PARAMS
+
+
+def test_canvas_sizes():
+    # A 60x60 canvas: the loc net's FC reads 8*8*64 features; the STN samples 28x28,
+    # so the classifier is the 28x28 one; the baseline's FC reads 15*15*64.
+    loc_60 = LOC_NET_PARAMS + (8 * 8 * 64 - 1024) * 32
+    with tf.Graph().as_default(), tf.Session() as sess:
+        images, logits, rectified = build(use_stn=True, image_size=60)
+        loc = [v for v in tf.trainable_variables() if v.name.startswith("loc_layer_")]
+        assert count(loc) == loc_60
+        assert count(tf.trainable_variables()) == loc_60 + CLASSIFIER_PARAMS
+        sess.run(tf.global_variables_initializer())
+        out_logits, out_rect = sess.run([logits, rectified], {images: np.zeros((2, 3600))})
+    assert out_logits.shape == (2, NUM_CLASSES) and out_rect.shape == (2, 28, 28, 1)
+    with tf.Graph().as_default():
+        _, logits, rectified = build(use_stn=False, image_size=42)
+        assert rectified.shape.as_list() == [None, 42, 42, 1]
+        assert count(tf.trainable_variables()) == \
+            CLASSIFIER_PARAMS + (11 * 11 * 64 - 7 * 7 * 64) * 1024
 
 
 def test_output_shapes():
