@@ -3,8 +3,10 @@
     python predict.py                  # test accuracy, per digit; grids of test digits
     python predict.py my_digit.png     # classify your own digit images
 
-The grids show the original digits on top and the STN's rectified digits below, with
-the predicted labels; mistakes are red.
+The grids show the original digits on top, with the quadrilateral the STN sampled
+drawn on them, and the STN's rectified digits below with the predicted labels; mistakes
+are red. Pass the model flags given to train.py (--no-stn, --distortion) to find its
+checkpoint.
 """
 import argparse
 import os
@@ -13,13 +15,17 @@ import sys
 import numpy as np
 
 import train
-from mnist_stn import data, figures, images
+from mnist_stn import data, distort, figures, images
 from mnist_stn.compat import tf
-from mnist_stn.constants import IMAGE_PIXELS, IMAGE_SIZE, NUM_CLASSES
+from mnist_stn.constants import IMAGE_PIXELS, NUM_CLASSES
 
 GRID_FILE = "predictions.png"
 MISTAKES_FILE = "mistakes.png"
 USER_GRID_FILE = "your_digits.png"
+
+
+class PredictError(Exception):
+    """No checkpoint, or a request the restored model cannot serve."""
 
 
 def build_parser():
@@ -28,8 +34,15 @@ def build_parser():
     parser.add_argument("images", nargs="*", metavar="IMAGE",
                         help="your own digit images (PNG or JPEG, any size); "
                              "without them, evaluate on the MNIST test set")
-    parser.add_argument("--ckpt-dir", default=os.path.join("checkpoints", "stn"),
-                        help="where train.py saved the model (default: %(default)s)")
+    parser.add_argument("--no-stn", dest="stn", action="store_false",
+                        help="the plain CNN's checkpoint: checkpoints/cnn by default")
+    parser.add_argument("--distortion", choices=distort.KINDS, default=None,
+                        help="distortion of the test digits (default: the one the model "
+                             "was trained on); also picks the default --ckpt-dir as "
+                             "train.py does")
+    parser.add_argument("--ckpt-dir", default=None,
+                        help="where train.py saved the model (default: as train.py, "
+                             "from --no-stn and --distortion)")
     parser.add_argument("--data-dir", default=None,
                         help="directory with the MNIST IDX files (default: as train.py)")
     parser.add_argument("--out-dir", default=None,
@@ -44,6 +57,8 @@ def build_parser():
 def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.ckpt_dir is None:
+        args.ckpt_dir = train.default_ckpt_dir(args.stn, args.distortion or "none")
     if args.out_dir is None:
         args.out_dir = args.ckpt_dir
     if args.num_images < 1:
@@ -58,62 +73,101 @@ class Predictor:
         latest = tf.train.latest_checkpoint(ckpt_dir) if os.path.isdir(ckpt_dir) else None
         config = train.read_config(ckpt_dir)
         if latest is None or config is None:
-            raise FileNotFoundError(
+            raise PredictError(
                 f"no checkpoint in {ckpt_dir}: run `python train.py` first, "
                 "or pass --ckpt-dir")
+        self.config = config
         self.use_stn = config["stn"]
+        self.image_size = distort.CANVAS_SIZE[config["distortion"]]
         self.checkpoint = latest
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.g = train.build_graph(self.use_stn)
+            self.g = train.build_graph(self.use_stn, self.image_size)
             self.sess = tf.Session()
             tf.train.Saver().restore(self.sess, latest)
 
     def run(self, flat_images):
-        """(N, 784) in [0, 1] -> probabilities (N, 10), rectified (N, 28, 28)."""
-        probs, rect = [], []
+        """(N, S*S) in [0, 1] -> probabilities (N, 10), rectified (N, h, w), theta (N, 6).
+
+        Without the STN, theta is the identity and "rectified" is the input.
+        """
+        fetches = [self.g["probabilities"], self.g["rectified"]]
+        if self.use_stn:
+            fetches.append(self.g["theta"])
+        out = []
         for start in range(0, len(flat_images), train.EVAL_BATCH):
-            p, r = self.sess.run([self.g["probabilities"], self.g["rectified"]],
-                                 {self.g["images"]: flat_images[start:start + train.EVAL_BATCH]})
-            probs.append(p)
-            rect.append(r[..., 0])
-        return np.concatenate(probs), np.concatenate(rect)
+            out.append(self.sess.run(
+                fetches, {self.g["images"]: flat_images[start:start + train.EVAL_BATCH]}))
+        probs = np.concatenate([o[0] for o in out])
+        rectified = np.concatenate([o[1][..., 0] for o in out])
+        thetas = (np.concatenate([o[2] for o in out]) if self.use_stn
+                  else np.tile([1.0, 0, 0, 0, 1.0, 0], (len(probs), 1)))
+        return probs, rectified, thetas
 
 
-def evaluate_test_set(predictor, test, out_dir, num_images):
+def sampled_box(thetas, size):
+    """Where the STN looked: the corners of its output grid mapped into the input.
+
+    Args:
+      thetas: (N, 6) affine parameters as the STN uses them.
+      size: side of the (square) input, in pixels.
+    Returns:
+      (N, 4, 2) pixel coordinates (x, y) of the corners (top-left, top-right,
+      bottom-right, bottom-left), 0 being the centre of the first pixel.
+    """
+    corners = np.array([[-1, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]], np.float64)
+    # (N, 2, 3) @ (3, 4) -> (N, 2, 4) -> (N, 4, 2), normalised -> pixels
+    points = (np.asarray(thetas, np.float64).reshape(-1, 2, 3) @ corners.T).transpose(0, 2, 1)
+    return (points + 1.0) / 2.0 * (size - 1)
+
+
+def evaluate_test_set(predictor, test, distortion, out_dir, num_images):
     """Print overall and per-digit test accuracy; write the two grids."""
-    probs, rectified = predictor.run(test.images)
+    if distort.CANVAS_SIZE[distortion] != predictor.image_size:
+        raise PredictError(f"the model reads {predictor.image_size}x{predictor.image_size} "
+                         f"inputs; --distortion {distortion} makes "
+                         f"{distort.CANVAS_SIZE[distortion]}x{distort.CANVAS_SIZE[distortion]}")
+    test_images = train.eval_images(test, distortion, train.TEST_SEED)
+    probs, rectified, thetas = predictor.run(test_images)
     predictions = probs.argmax(1)
     correct = predictions == test.labels
     print(f"Test accuracy: {correct.mean():.2%} "
-          f"({correct.sum()}/{len(correct)}, checkpoint {predictor.checkpoint})")
+          f"({correct.sum()}/{len(correct)}, {train.describe(predictor.config)} model "
+          f"tested on distortion '{distortion}', checkpoint {predictor.checkpoint})")
     for digit in range(NUM_CLASSES):
         mask = test.labels == digit
         print(f"  digit {digit}: {correct[mask].mean():.2%} "
               f"({correct[mask].sum()}/{mask.sum()})")
 
-    originals = test.images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+    size = predictor.image_size
+    originals = test_images.reshape(-1, size, size)
+    boxes = sampled_box(thetas, size) if predictor.use_stn else None
     kind = "STN" if predictor.use_stn else "no STN (plain CNN)"
-    shown = np.arange(min(num_images, len(predictions)))
-    grid = os.path.join(out_dir, GRID_FILE)
-    figures.save_grid(grid, originals[shown], rectified[shown], predictions[shown],
-                      test.labels[shown],
-                      title=f"First {len(shown)} test digits: input (top), {kind} (below)")
-    print(f"Wrote {grid}")
+
+    def grid(name, chosen, title):
+        path = os.path.join(out_dir, name)
+        figures.save_grid(path, originals[chosen], rectified[chosen], predictions[chosen],
+                          test.labels[chosen], title=title,
+                          boxes=None if boxes is None else boxes[chosen])
+        print(f"Wrote {path}")
+
+    grid(GRID_FILE, np.arange(min(num_images, len(predictions))),
+         f"Test digits: input (top), {kind} (below)")
     wrong = np.flatnonzero(~correct)[:num_images]
     if len(wrong):
-        path = os.path.join(out_dir, MISTAKES_FILE)
-        figures.save_grid(path, originals[wrong], rectified[wrong], predictions[wrong],
-                          test.labels[wrong],
-                          title=f"{len(wrong)} of {(~correct).sum()} misclassified test digits")
-        print(f"Wrote {path}")
+        grid(MISTAKES_FILE, wrong, f"{len(wrong)} of {(~correct).sum()} misclassified "
+                                   "test digits")
     return correct.mean()
 
 
 def classify_files(predictor, paths, out_dir):
     """Print the label and confidence of each image file; save its rectified version."""
+    if predictor.image_size * predictor.image_size != IMAGE_PIXELS:
+        raise PredictError(f"this model reads {predictor.image_size}x{predictor.image_size} "
+                         "canvases of distorted digits; classify your images with a model "
+                         "trained without --distortion")
     digits = np.stack([images.prepare(path) for path in paths])  # (N, 28, 28)
-    probs, rectified = predictor.run(digits.reshape(-1, IMAGE_PIXELS))
+    probs, rectified, thetas = predictor.run(digits.reshape(-1, IMAGE_PIXELS))
     predictions = probs.argmax(1)
     for path, p, pred, rect in zip(paths, probs, predictions, rectified):
         stem = os.path.splitext(os.path.basename(path))[0]
@@ -122,7 +176,8 @@ def classify_files(predictor, paths, out_dir):
         print(f"{path}: {pred} ({p[pred]:.1%})  rectified: {out}")
     grid = os.path.join(out_dir, USER_GRID_FILE)
     figures.save_grid(grid, digits, rectified, predictions,
-                      title="Your digits, fitted to 28x28 (top), after the STN (below)")
+                      title="Your digits, fitted to 28x28 (top), after the STN (below)",
+                      boxes=sampled_box(thetas, digits.shape[1]) if predictor.use_stn else None)
     print(f"Wrote {grid}")
     return predictions, probs
 
@@ -136,8 +191,9 @@ def main(argv=None):
             classify_files(predictor, args.images, args.out_dir)
         else:
             test = data.load_mnist(args.data_dir, validation_size=0).test
-            evaluate_test_set(predictor, test, args.out_dir, args.num_images)
-    except (FileNotFoundError, data.DataError, images.ImageError) as e:
+            distortion = args.distortion or predictor.config["distortion"]
+            evaluate_test_set(predictor, test, distortion, args.out_dir, args.num_images)
+    except (PredictError, data.DataError, images.ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

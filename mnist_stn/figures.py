@@ -3,14 +3,16 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Polygon  # noqa: E402
 import numpy as np  # noqa: E402
 
 MISTAKE_COLOR = "#d62728"
+BOX_COLOR = "#1f9bff"
 CORRECT_COLOR = "black"
 
 
 def save_grid(path, originals, rectified, predictions, labels=None, per_row=10,
-              title=None):
+              title=None, boxes=None):
     """Write a PNG of digit pairs: each original above its rectified version.
 
     Args:
@@ -21,6 +23,8 @@ def save_grid(path, originals, rectified, predictions, labels=None, per_row=10,
         true digit after it, and its rectified image gets a red frame.
       per_row: digits per row pair.
       title: optional figure title.
+      boxes: optional (N, 4, 2) pixel (x, y) corners of the region the STN sampled,
+        drawn on the originals.
     """
     originals = _squeeze(originals)
     rectified = _squeeze(rectified)
@@ -37,6 +41,10 @@ def save_grid(path, originals, rectified, predictions, labels=None, per_row=10,
         row, col = 2 * (i // cols), i % cols
         top, bottom = axes[row, col], axes[row + 1, col]
         top.imshow(originals[i], cmap="gray", vmin=0, vmax=1)
+        if boxes is not None:
+            # draw without letting the box rescale the axes: a box may leave the image
+            top.add_patch(Polygon(boxes[i], closed=True, fill=False, lw=1,
+                                  edgecolor=BOX_COLOR, clip_on=True))
         bottom.imshow(rectified[i], cmap="gray", vmin=0, vmax=1)
         wrong = labels is not None and predictions[i] != labels[i]
         text = f"{predictions[i]}" + (f" (true {labels[i]})" if wrong else "")

@@ -47,7 +47,8 @@ def test_training_learns_and_writes_its_files(trained_stn):
     assert metrics["steps"] == 300 and metrics["model"] == "stn"
     assert metrics["test_accuracy"] > 0.85       # chance is 0.10
     assert checkpoint_step(trained_stn) == 300
-    assert json.loads((trained_stn / train.CONFIG_FILE).read_text()) == {"stn": True}
+    assert json.loads((trained_stn / train.CONFIG_FILE).read_text()) == \
+        {"stn": True, "distortion": "none"}
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(trained_stn))
 
 
@@ -69,7 +70,7 @@ def test_predict_classifies_a_users_image(trained_stn, mnist_dir, tmp_path, caps
     # A test digit as a user might photograph it: big, dark ink on white paper.
     test = data.load_mnist(str(mnist_dir), validation_size=0).test
     probe = predict.Predictor(str(trained_stn))
-    probs, _ = probe.run(test.images[:200])
+    probs, _, _ = probe.run(test.images[:200])
     index = int(np.flatnonzero((probs.argmax(1) == test.labels[:200])
                                & (probs.max(1) > 0.9))[0])
     digit = test.images[index].reshape(28, 28)
@@ -107,8 +108,10 @@ def test_missing_data_is_one_clear_error(tmp_path, capsys):
 
 def test_resume_gives_the_same_model_as_one_run(fake_mnist_dir, tmp_path):
     # No dropout, so the only randomness is the seeded initialisation and batch order:
-    # stopping at step 20 and resuming must end where an unbroken run ends.
-    no_dropout = ["--keep-prob", "1", "--batch-size", "20", "--save-every", "10"]
+    # stopping at step 20 and resuming must end where an unbroken run ends. (A cosine
+    # schedule would differ: it decays over the --steps of each run.)
+    no_dropout = ["--keep-prob", "1", "--batch-size", "20", "--save-every", "10",
+                  "--lr-schedule", "constant"]
     straight = train.train(train_args(tmp_path / "a", fake_mnist_dir, "--steps", "40",
                                       *no_dropout), small_datasets(fake_mnist_dir))
     train.train(train_args(tmp_path / "b", fake_mnist_dir, "--steps", "20", *no_dropout),
@@ -140,7 +143,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(fake_mnist_dir, tmp_p
 def test_checkpoint_of_the_other_model_is_refused(fake_mnist_dir, tmp_path):
     train.train(train_args(tmp_path, fake_mnist_dir, "--steps", "2", "--no-stn"),
                 small_datasets(fake_mnist_dir))
-    with pytest.raises(train.TrainingError, match="plain CNN checkpoint"):
+    with pytest.raises(train.TrainingError, match=r"another model \(CNN, not STN\)"):
         train.train(train_args(tmp_path, fake_mnist_dir, "--steps", "4"),
                     small_datasets(fake_mnist_dir))
 
@@ -181,3 +184,17 @@ def test_bad_flag_values_are_refused(capsys):
     with pytest.raises(SystemExit):
         train.parse_args(["--keep-prob", "0"])
     assert "--keep-prob must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_sampled_box_maps_the_output_corners_into_the_input():
+    identity = [1, 0, 0, 0, 1, 0]
+    np.testing.assert_allclose(predict.sampled_box([identity], 28)[0],
+                               [[0, 0], [27, 0], [27, 27], [0, 27]])
+    # half size, shifted right by a quarter of the canvas: x in [-0.25, 0.75]
+    zoom = [0.5, 0, 0.25, 0, 0.5, 0]
+    np.testing.assert_allclose(predict.sampled_box([zoom], 41)[0],
+                               [[15, 10], [35, 10], [35, 30], [15, 30]])
+    # a 90 degree turn visits the same corners, in another order
+    turn = [0, -1, 0, 1, 0, 0]
+    np.testing.assert_allclose(predict.sampled_box([turn], 28)[0],
+                               [[27, 0], [27, 27], [0, 27], [0, 0]])

@@ -158,6 +158,17 @@ def test_get_pixel_value_reads_indexed_pixels(rng):
     np.testing.assert_array_equal(got, expected)
 
 
+def central_differences(f, x, eps=1e-6):
+    """The gradient of scalar f at x, one coordinate at a time."""
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(*x.shape):
+        up, down = x.copy(), x.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        grad[idx] = (f(up) - f(down)) / (2 * eps)
+    return grad
+
+
 def test_gradients_match_finite_differences(rng):
     images = rng.rand(2, 7, 8, 2)
     # Away from the identity, so no sampling point sits on a pixel centre where
@@ -176,19 +187,8 @@ def test_gradients_match_finite_differences(rng):
             return sess.run(loss, {theta_ph: t, img_ph: im})
 
         g_theta, g_img = sess.run(grads, {theta_ph: thetas, img_ph: images})
-        eps = 1e-6
-        fd_theta = np.zeros_like(thetas)
-        for idx in np.ndindex(*thetas.shape):
-            up, down = thetas.copy(), thetas.copy()
-            up[idx] += eps
-            down[idx] -= eps
-            fd_theta[idx] = (loss_at(up, images) - loss_at(down, images)) / (2 * eps)
-        fd_img = np.zeros_like(images)
-        for idx in np.ndindex(*images.shape):
-            up, down = images.copy(), images.copy()
-            up[idx] += eps
-            down[idx] -= eps
-            fd_img[idx] = (loss_at(thetas, up) - loss_at(thetas, down)) / (2 * eps)
+        fd_theta = central_differences(lambda t: loss_at(t, images), thetas)
+        fd_img = central_differences(lambda im: loss_at(thetas, im), images)
     assert np.abs(g_theta).max() > 1e-3  # the check below means something
     np.testing.assert_allclose(g_theta, fd_theta, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(g_img, fd_img, rtol=1e-6, atol=1e-7)
