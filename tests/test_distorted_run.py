@@ -1,0 +1,48 @@
+"""Training and predicting on distorted digits, and the rotation the benchmark reports."""
+import numpy as np
+
+import predict
+import train
+from benchmarks.distorted import residual_rotation
+from mnist_stn import data, distort
+
+
+def test_distorted_training_and_prediction(fake_mnist_dir, tmp_path, capsys):
+    ckpt = tmp_path / "stn-RTS"
+    args = train.parse_args(["--data-dir", str(fake_mnist_dir), "--ckpt-dir", str(ckpt),
+                             "--steps", "5", "--batch-size", "10", "--distortion", "RTS"])
+    datasets = data.load_mnist(str(fake_mnist_dir), validation_size=50)
+    metrics = train.train(args, datasets)
+    assert metrics["distortion"] == "RTS" and 0 <= metrics["test_accuracy"] <= 1
+
+    out = tmp_path / "out"
+    assert predict.main(["--ckpt-dir", str(ckpt), "--data-dir", str(fake_mnist_dir),
+                         "--out-dir", str(out)]) == 0
+    assert "tested on distortion 'RTS'" in capsys.readouterr().out
+    assert (out / predict.GRID_FILE).stat().st_size > 1000
+
+    # the model reads 42x42 canvases: a 60x60 test set or a user's 28x28 digit won't do
+    assert predict.main(["--ckpt-dir", str(ckpt), "--data-dir", str(fake_mnist_dir),
+                         "--out-dir", str(out), "--distortion", "clutter"]) == 1
+    assert "42x42" in capsys.readouterr().err
+
+
+def test_default_checkpoint_dirs_follow_the_model_flags():
+    assert train.parse_args([]).ckpt_dir == "checkpoints/stn"
+    assert train.parse_args(["--no-stn", "--distortion", "RTS"]).ckpt_dir == "checkpoints/cnn-RTS"
+    assert predict.parse_args(["--distortion", "R"]).ckpt_dir == "checkpoints/stn-R"
+
+
+def test_residual_rotation_of_a_perfect_and_of_a_lazy_stn():
+    with distort.Distorter("R", seed=3) as distorter:
+        _, params = distorter(np.zeros((200, 784), np.float32), return_params=True)
+    matrices = params["matrix"]                               # (N, 2, 3) canvas -> digit
+    # An STN that undoes the rotation exactly: theta's linear part is M's inverse.
+    perfect = np.concatenate([np.linalg.inv(matrices[:, :, :2]),
+                              np.zeros((200, 2, 1))], axis=2).reshape(-1, 6)
+    np.testing.assert_allclose(residual_rotation(matrices, perfect), 0, atol=1e-9)
+    # An STN that does nothing leaves the applied rotation, up to the sign convention.
+    lazy = np.tile([1.0, 0, 0, 0, 1.0, 0], (200, 1))
+    left = residual_rotation(matrices, lazy)
+    np.testing.assert_allclose(np.abs(left), np.abs(params["angle"]), atol=1e-9)
+    assert np.degrees(left).std() > 40
