@@ -67,7 +67,7 @@ def parse_args(argv=None):
 
 
 class Predictor:
-    """A restored model: classify flat (N, 784) images and return the rectified ones."""
+    """A restored model: classify flat (N, S*S) images and return the rectified ones."""
 
     def __init__(self, ckpt_dir):
         latest = tf.train.latest_checkpoint(ckpt_dir) if os.path.isdir(ckpt_dir) else None
@@ -84,7 +84,12 @@ class Predictor:
         with self.graph.as_default():
             self.g = train.build_graph(self.use_stn, self.image_size)
             self.sess = tf.Session()
-            tf.train.Saver().restore(self.sess, latest)
+            try:
+                tf.train.Saver().restore(self.sess, latest)
+            except (tf.errors.OpError, ValueError) as e:
+                reason = str(e).splitlines()[0]
+                raise PredictError(f"cannot restore {latest} ({reason}); retrain with "
+                                   "train.py or pass another --ckpt-dir") from e
 
     def run(self, flat_images):
         """(N, S*S) in [0, 1] -> probabilities (N, 10), rectified (N, h, w), theta (N, 6).

@@ -215,7 +215,12 @@ def train(args, datasets=None):
     with tf.Session() as sess:
         latest = tf.train.latest_checkpoint(args.ckpt_dir)
         if latest:
-            saver.restore(sess, latest)
+            try:
+                saver.restore(sess, latest)
+            except (tf.errors.OpError, ValueError) as e:
+                reason = str(e).splitlines()[0]
+                raise TrainingError(f"cannot resume from {latest} ({reason}); delete "
+                                    f"{args.ckpt_dir} or use another --ckpt-dir") from e
             print(f"Resuming from {latest}")
         else:
             sess.run(tf.global_variables_initializer())

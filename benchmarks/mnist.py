@@ -42,6 +42,9 @@ def main(argv=None):
                         help="markdown file for the results (default: %(default)s)")
     parser.add_argument("--train-args", default="",
                         help="extra train.py flags for every run, e.g. '--steps 500'")
+    parser.add_argument("--ckpt-root", default=None,
+                        help="keep the checkpoints in ROOT/stn and ROOT/cnn "
+                             "(default: a temporary directory, deleted)")
     parser.add_argument("--models", default="stn,cnn",
                         help="which to train, in order: stn, cnn or both "
                              "(default: %(default)s)")
@@ -50,10 +53,12 @@ def main(argv=None):
     data.locate(args.data_dir)      # fail before training if MNIST cannot be had
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        root = args.ckpt_root or tmp
         models = {"stn": ("STN + CNN", []), "cnn": ("CNN (--no-stn)", ["--no-stn"])}
-        for name, flags in (models[m] for m in args.models.split(",")):
+        for model in args.models.split(","):
+            name, flags = models[model]
             data_flags = ["--data-dir", args.data_dir] if args.data_dir else []
-            train_args = train.parse_args(["--ckpt-dir", os.path.join(tmp, name[:3]),
+            train_args = train.parse_args(["--ckpt-dir", os.path.join(root, model),
                                            *data_flags, *flags, *args.train_args.split()])
             start = time.time()
             metrics = train.train(train_args)   # reads MNIST as a user's run does

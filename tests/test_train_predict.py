@@ -198,3 +198,17 @@ def test_sampled_box_maps_the_output_corners_into_the_input():
     turn = [0, -1, 0, 1, 0, 0]
     np.testing.assert_allclose(predict.sampled_box([turn], 28)[0],
                                [[27, 0], [27, 27], [0, 27], [0, 0]])
+
+
+def test_damaged_checkpoint_is_one_clear_error(fake_mnist_dir, tmp_path, capsys):
+    train.train(train_args(tmp_path, fake_mnist_dir, "--steps", "2", "--no-stn"),
+                small_datasets(fake_mnist_dir))
+    data_file = next(tmp_path.glob("model.ckpt-2.data-*"))
+    data_file.write_bytes(data_file.read_bytes()[:100])      # truncated
+    assert predict.main(["--no-stn", "--ckpt-dir", str(tmp_path), "--data-dir",
+                         str(fake_mnist_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot restore" in err and "model.ckpt-2" in err and len(err.splitlines()) == 1
+    with pytest.raises(train.TrainingError, match="cannot resume"):
+        train.train(train_args(tmp_path, fake_mnist_dir, "--steps", "4", "--no-stn"),
+                    small_datasets(fake_mnist_dir))
