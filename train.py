@@ -44,7 +44,7 @@ def default_ckpt_dir(stn, distortion):
 def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=10000,
+    parser.add_argument("--steps", type=int, default=12000,
                         help="total training steps, counting those of a resumed run "
                              "(default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=50,

@@ -32,8 +32,8 @@ Where we differ from, or go beyond, the paper's short description:
   itself; rare at sigma = 5 px) is drawn again, so the noise is very slightly truncated.
   Canvas points beyond the homography's horizon read 0.
 - E: we use Simard et al. (2003)'s elastic distortion (uniform random displacements
-  smoothed by a Gaussian of sigma = 4 px, scaled by alpha = 34 px). Whether the paper used
-  exactly this warp is not checked here (written from memory, without the paper at hand).
+  smoothed by a Gaussian of sigma = 4 px, scaled by alpha = 34 px). The paper's own
+  elastic warp may differ in its details, so read the E row beside the paper's with care.
   The random field is drawn on a margin around the digit and smoothed without padding, so
   pixels at the border move as freely as those in the middle.
 - clutter: pieces are combined with the canvas by maximum (the digit's ink is never
