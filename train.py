@@ -205,10 +205,12 @@ def train(args, datasets=None):
     # TensorBoard: the training curves, and a few digits before and after the STN.
     scalar_summaries = tf.summary.merge([tf.summary.scalar("loss", g["loss"]),
                                          tf.summary.scalar("accuracy", g["accuracy"])])
-    image_summary = tf.summary.merge([
-        tf.summary.image("input", tf.reshape(g["images"], [-1, image_size, image_size, 1]),
-                         max_outputs=SUMMARY_IMAGES),
-        tf.summary.image("rectified", g["rectified"], max_outputs=SUMMARY_IMAGES)])
+    # (B, S, S, 1) input | rectified padded to (B, S, S, 1) -> (B, S, 2S, 1)
+    side_by_side = tf.concat(
+        [tf.reshape(g["images"], [-1, image_size, image_size, 1]),
+         tf.image.resize_with_crop_or_pad(g["rectified"], image_size, image_size)], axis=2)
+    image_summary = tf.summary.image("input_rectified", side_by_side,
+                                     max_outputs=SUMMARY_IMAGES)
     saver = tf.train.Saver(max_to_keep=3)
     ckpt_prefix = os.path.join(args.ckpt_dir, CKPT_NAME)
 

@@ -5,6 +5,7 @@ import predict
 import train
 from benchmarks.distorted import residual_rotation
 from mnist_stn import data, distort
+from mnist_stn.compat import tf
 
 
 def test_distorted_training_and_prediction(fake_mnist_dir, tmp_path, capsys):
@@ -14,6 +15,11 @@ def test_distorted_training_and_prediction(fake_mnist_dir, tmp_path, capsys):
     datasets = data.load_mnist(str(fake_mnist_dir), validation_size=50)
     metrics = train.train(args, datasets)
     assert metrics["distortion"] == "RTS" and 0 <= metrics["test_accuracy"] <= 1
+    # TensorBoard shows each 42x42 input beside its 28x28 rectified digit (padded)
+    events = next(ckpt.glob("events.out.tfevents*"))
+    images = [value.image for event in tf.train.summary_iterator(str(events))
+              for value in event.summary.value if value.tag.startswith("input_rectified")]
+    assert images and (images[0].height, images[0].width) == (42, 84)
 
     out = tmp_path / "out"
     assert predict.main(["--ckpt-dir", str(ckpt), "--data-dir", str(fake_mnist_dir),
