@@ -241,14 +241,21 @@ def train(args, datasets=None):
         def save():
             return saver.save(sess, ckpt_prefix, global_step=step)
 
-        def stop_on_sigterm(signum, frame):
-            raise KeyboardInterrupt
-        previous_handler = signal.signal(signal.SIGTERM, stop_on_sigterm)
+        # Ctrl-C or SIGTERM only asks the loop to stop after the current step, so an
+        # interrupt never lands inside TF or the summary writer; a second one forces it.
+        stop_requested = []
+
+        def request_stop(signum, frame):
+            if stop_requested:
+                raise KeyboardInterrupt
+            stop_requested.append(signum)
+        previous_handlers = {sig: signal.signal(sig, request_stop)
+                             for sig in (signal.SIGINT, signal.SIGTERM)}
 
         start_step, start_time = step, time.time()
         val_acc = None
         try:
-            while step < args.steps:
+            while step < args.steps and not stop_requested:
                 batch_images, batch_labels = datasets.train.next_batch(args.batch_size)
                 if distorter:                       # a fresh distortion for every batch
                     batch_images = distorter(batch_images)
@@ -281,16 +288,17 @@ def train(args, datasets=None):
                           f"{val}  {rate:5.0f} img/s  ETA {format_seconds(eta)}", flush=True)
                 if step % args.save_every == 0:
                     save()
-        except KeyboardInterrupt:
-            path = save()
-            print(f"\nInterrupted at step {step}; saved {path}. "
-                  "Run the same command again to resume.")
-            raise
         finally:
-            signal.signal(signal.SIGTERM, previous_handler)
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
             writer.close()
             if distorter:
                 distorter.close()
+        if stop_requested:
+            path = save()
+            print(f"\nInterrupted at step {step}; saved {path}. "
+                  "Run the same command again to resume.")
+            raise KeyboardInterrupt
 
         train_seconds = time.time() - start_time
         path = save()
