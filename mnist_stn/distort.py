@@ -29,7 +29,9 @@ Where we differ from, or go beyond, the paper's short description:
   square is larger than the canvas; such a digit is centred instead. The square's margins
   are blank in MNIST (the ink fits a 20x20 box), so the ink still lands on the canvas.
 - P: a quadrilateral of moved corners that is not convex (the digit would fold over
-  itself; rare at sigma = 5 px) is drawn again, so the noise is very slightly truncated.
+  itself) or has a corner nearly on the line through its neighbours (the homography
+  would squash the digit into a sliver) is drawn again, so the noise is truncated: every
+  interior angle lies between 30 and 150 degrees.
   Canvas points beyond the homography's horizon read 0.
 - E: we use Simard et al. (2003)'s elastic distortion (uniform random displacements
   smoothed by a Gaussian of sigma = 4 px, scaled by alpha = 34 px). The paper's own
@@ -61,7 +63,11 @@ RTS_SCALE_RANGE = (0.7, 1.2)
 # P: scale range about the centre, then corner noise (pixels, per coordinate)
 P_SCALE_RANGE = (0.75, 1.0)
 P_CORNER_SIGMA = 5.0
-P_MAX_REDRAWS = 100          # attempts to get a convex quadrilateral before giving up
+P_MAX_REDRAWS = 100          # attempts to get a well-shaped quadrilateral before giving up
+# Every corner of the moved quadrilateral must turn by an angle whose sine is at least
+# this (interior angles in 30..150 degrees): a corner nearly on the line through its
+# neighbours makes a homography that squashes the digit into a sliver.
+P_MIN_TURN_SIN = 0.5
 # E: Simard et al. 2003: Gaussian smoothing sigma and displacement scale, both pixels
 E_SIGMA = 4.0
 E_ALPHA = 34.0
@@ -265,11 +271,11 @@ class Distorter:
         for _ in range(P_MAX_REDRAWS):
             moved[redo] = (scale[redo, None, None] * square * _HALF
                            + self._rng.normal(0.0, P_CORNER_SIGMA, (len(redo), 4, 2)))
-            redo = np.flatnonzero(~_convex(moved))
+            redo = np.flatnonzero(~_well_shaped(moved))
             if not len(redo):
                 break
         else:
-            raise RuntimeError("could not draw convex corner quadrilaterals; "
+            raise RuntimeError("could not draw well-shaped corner quadrilaterals; "
                                f"P_CORNER_SIGMA = {P_CORNER_SIGMA} is too large")
         half_canvas = (self.canvas_size - 1) / 2.0
         homography = _homography(moved / half_canvas, square)  # (n, 3, 3) canvas -> digit
@@ -331,13 +337,15 @@ class Distorter:
         return np.concatenate([source[:, :, None], src_rc, dst_rc], axis=2)
 
 
-def _convex(quads):
+def _well_shaped(quads):
     """(n, 4, 2) quadrilaterals, corners in order TL, TR, BR, BL (y down) -> (n,) bool:
-    convex and in that order (every turn clockwise as seen, like the square's)."""
+    convex, in that order (every turn clockwise as seen, like the square's), and no
+    corner nearly straight (the sine of every turn at least P_MIN_TURN_SIN)."""
     edges = np.roll(quads, -1, axis=1) - quads               # (n, 4, 2)
     nxt = np.roll(edges, -1, axis=1)
     turn = edges[..., 0] * nxt[..., 1] - edges[..., 1] * nxt[..., 0]
-    return np.all(turn > 0, axis=1)
+    lengths = np.linalg.norm(edges, axis=2) * np.linalg.norm(nxt, axis=2)
+    return np.all(turn >= P_MIN_TURN_SIN * lengths, axis=1)
 
 
 def _homography(src, dst):

@@ -367,3 +367,22 @@ def test_clutter_positions_cover_the_canvas():
     pos = p["position"]
     assert pos.min() == 0 and pos.max() == distort.CANVAS_SIZE["clutter"] - 28
     assert abs(pos.mean() - 16) < 1.5
+
+
+def test_p_never_squashes_a_digit_into_a_sliver():
+    # A corner nearly on the line through its neighbours gives a homography that squeezes
+    # the digit's middle into a corner of the quadrilateral; such corners are redrawn.
+    yy, xx = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE]
+    centre = (IMAGE_SIZE - 1) / 2
+    blob = np.exp(-((xx - centre) ** 2 + (yy - centre) ** 2) / (2 * 3.0 ** 2))
+    images = np.tile(blob.reshape(1, -1), (2000, 1)).astype(np.float32)
+    with distort.Distorter("P", seed=5) as distorter:
+        out, params = distorter(images, return_params=True)
+    corners = params["corners"]                                   # (n, 4, 2)
+    edges = np.roll(corners, -1, axis=1) - corners
+    nxt = np.roll(edges, -1, axis=1)
+    sines = (edges[..., 0] * nxt[..., 1] - edges[..., 1] * nxt[..., 0]) / (
+        np.linalg.norm(edges, axis=2) * np.linalg.norm(nxt, axis=2))
+    assert sines.min() >= distort.P_MIN_TURN_SIN - 1e-9
+    kept = out.sum(1) / images.sum(1)
+    assert np.quantile(kept, 0.01) > 0.12      # 0.07 before near-straight corners were redrawn
