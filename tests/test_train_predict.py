@@ -1,6 +1,7 @@
 """train.py and predict.py as a user runs them, with tiny settings."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -63,7 +64,9 @@ def test_predict_reports_the_same_accuracy_and_draws_grids(trained_stn, mnist_di
     grid = plt.imread(tmp_path / predict.GRID_FILE)
     assert grid.ndim == 3 and grid.shape[0] > 100 and grid.shape[1] > 300
     assert grid[..., :3].std() > 0.1             # a picture, not a blank page
-    assert (tmp_path / predict.MISTAKES_FILE).exists()
+    # mistakes.png exists exactly when some test digit was misclassified
+    correct, total = map(int, re.search(r"Test accuracy: [\d.]+% \((\d+)/(\d+)", out).groups())
+    assert (tmp_path / predict.MISTAKES_FILE).exists() == (correct < total)
 
 
 def test_predict_classifies_a_users_image(trained_stn, mnist_dir, tmp_path, capsys):
