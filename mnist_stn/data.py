@@ -19,8 +19,7 @@ from collections import namedtuple
 import numpy as np
 
 from mnist_stn.compat import tf
-from mnist_stn.constants import (IMAGE_PIXELS, IMAGE_SIZE, NUM_CLASSES, PIXEL_SCALE,
-                                  VALIDATION_SIZE)
+from mnist_stn.constants import IMAGE_SIZE, NUM_CLASSES, PIXEL_SCALE, VALIDATION_SIZE
 
 DATA_DIR_ENV = "MNIST_STN_DATA"
 DEFAULT_BASE_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
@@ -209,7 +208,8 @@ class DataSet:
         images, labels = np.asarray(images), np.asarray(labels)
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        self.images = images.reshape(len(images), IMAGE_PIXELS).astype(np.float32)
+        pixels = int(np.prod(images.shape[1:]))  # any image size; reshape(0, -1) would fail
+        self.images = images.reshape(len(images), pixels).astype(np.float32)
         self.images /= PIXEL_SCALE
         self.labels = labels.astype(np.int64)
         self._rng = np.random.RandomState(seed)
