@@ -2,6 +2,7 @@
 
     python predict.py                  # test accuracy, per digit; grids of test digits
     python predict.py my_digit.png     # classify your own digit images
+    python predict.py --dataset captcha            # the captcha letters' model
 
 The grids show the original digits on top, with the quadrilateral the STN sampled
 drawn on them, and the STN's rectified digits below with the predicted labels; mistakes
@@ -15,9 +16,12 @@ import sys
 import numpy as np
 
 import train
-from mnist_stn import data, distort, figures, images
+from mnist_stn import captcha_data, data, distort, figures, images
 from mnist_stn.compat import tf
-from mnist_stn.constants import IMAGE_PIXELS, NUM_CLASSES
+from mnist_stn.constants import CAPTCHA_SIZE, IMAGE_PIXELS, LETTERS, NUM_CLASSES
+
+CLASS_NAMES = {"mnist": np.array([str(digit) for digit in range(NUM_CLASSES)]),
+               "captcha": np.array(list(LETTERS))}
 
 GRID_FILE = "predictions.png"
 MISTAKES_FILE = "mistakes.png"
@@ -32,8 +36,11 @@ def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="*", metavar="IMAGE",
-                        help="your own digit images (PNG or JPEG, any size); "
-                             "without them, evaluate on the MNIST test set")
+                        help="your own digit (or letter) images (PNG or JPEG, any size); "
+                             "without them, evaluate on the test set")
+    parser.add_argument("--dataset", choices=train.DATASETS, default="mnist",
+                        help="the model's dataset, as given to train.py; picks the test "
+                             "set and the default --ckpt-dir (default: %(default)s)")
     parser.add_argument("--no-stn", dest="stn", action="store_false",
                         help="the plain CNN's checkpoint: checkpoints/cnn by default")
     parser.add_argument("--distortion", choices=distort.KINDS, default=None,
@@ -44,7 +51,8 @@ def build_parser():
                         help="where train.py saved the model (default: as train.py, "
                              "from --no-stn and --distortion)")
     parser.add_argument("--data-dir", default=None,
-                        help="directory with the MNIST IDX files (default: as train.py)")
+                        help="directory with the MNIST IDX files, or of the captcha "
+                             "letters (default: as train.py)")
     parser.add_argument("--out-dir", default=None,
                         help="where to write the figures and rectified images "
                              "(default: the checkpoint directory)")
@@ -58,7 +66,10 @@ def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.ckpt_dir is None:
-        args.ckpt_dir = train.default_ckpt_dir(args.stn, args.distortion or "none")
+        args.ckpt_dir = train.default_ckpt_dir(args.stn, args.distortion or "none",
+                                               args.dataset)
+    if args.dataset == "captcha" and args.distortion not in (None, "none"):
+        parser.error("--distortion applies to MNIST only")
     if args.out_dir is None:
         args.out_dir = args.ckpt_dir
     if args.num_images < 1:
@@ -67,7 +78,7 @@ def parse_args(argv=None):
 
 
 class Predictor:
-    """A restored model: classify flat (N, S*S) images and return the rectified ones."""
+    """A restored model: classify flat (N, S*S*C) images and return the rectified ones."""
 
     def __init__(self, ckpt_dir):
         latest = tf.train.latest_checkpoint(ckpt_dir) if os.path.isdir(ckpt_dir) else None
@@ -78,11 +89,12 @@ class Predictor:
                 "or pass --ckpt-dir")
         self.config = config
         self.use_stn = config["stn"]
-        self.image_size = distort.CANVAS_SIZE[config["distortion"]]
+        self.image_size, self.channels = train.input_shape(config)
+        self.class_names = CLASS_NAMES[config["dataset"]]
         self.checkpoint = latest
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self.g = train.build_graph(self.use_stn, self.image_size)
+            self.g = train.build_graph(config)
             self.sess = tf.Session()
             try:
                 tf.train.Saver().restore(self.sess, latest)
@@ -92,7 +104,8 @@ class Predictor:
                                    "train.py or pass another --ckpt-dir") from e
 
     def run(self, flat_images):
-        """(N, S*S) in [0, 1] -> probabilities (N, 10), rectified (N, h, w), theta (N, 6).
+        """(N, S*S*C) in [0, 1] -> probabilities (N, classes), rectified (N, h, w) or
+        (N, h, w, C) for colour, theta (N, 6).
 
         Without the STN, theta is the identity and "rectified" is the input.
         """
@@ -104,7 +117,9 @@ class Predictor:
             out.append(self.sess.run(
                 fetches, {self.g["images"]: flat_images[start:start + train.EVAL_BATCH]}))
         probs = np.concatenate([o[0] for o in out])
-        rectified = np.concatenate([o[1][..., 0] for o in out])
+        rectified = np.concatenate([o[1] for o in out])
+        if self.channels == 1:
+            rectified = rectified[..., 0]
         thetas = (np.concatenate([o[2] for o in out]) if self.use_stn
                   else np.tile([1.0, 0, 0, 0, 1.0, 0], (len(probs), 1)))
         return probs, rectified, thetas
@@ -127,8 +142,9 @@ def sampled_box(thetas, size):
 
 
 def evaluate_test_set(predictor, test, distortion, out_dir, num_images):
-    """Print overall and per-digit test accuracy; write the two grids."""
-    if distort.CANVAS_SIZE[distortion] != predictor.image_size:
+    """Print overall and per-class test accuracy; write the two grids."""
+    if (predictor.config["dataset"] == "mnist"
+            and distort.CANVAS_SIZE[distortion] != predictor.image_size):
         raise PredictError(f"the model reads {predictor.image_size}x{predictor.image_size} "
                          f"inputs; --distortion {distortion} makes "
                          f"{distort.CANVAS_SIZE[distortion]}x{distort.CANVAS_SIZE[distortion]}")
@@ -136,53 +152,65 @@ def evaluate_test_set(predictor, test, distortion, out_dir, num_images):
     probs, rectified, thetas = predictor.run(test_images)
     predictions = probs.argmax(1)
     correct = predictions == test.labels
+    tested_on = (f" tested on distortion '{distortion}'"
+                 if predictor.config["dataset"] == "mnist" else "")
     print(f"Test accuracy: {correct.mean():.2%} "
-          f"({correct.sum()}/{len(correct)}, {train.describe(predictor.config)} model "
-          f"tested on distortion '{distortion}', checkpoint {predictor.checkpoint})")
-    for digit in range(NUM_CLASSES):
-        mask = test.labels == digit
-        print(f"  digit {digit}: {correct[mask].mean():.2%} "
-              f"({correct[mask].sum()}/{mask.sum()})")
+          f"({correct.sum()}/{len(correct)}, {train.describe(predictor.config)} model"
+          f"{tested_on}, checkpoint {predictor.checkpoint})")
+    names = predictor.class_names
+    kind = "digit" if predictor.config["dataset"] == "mnist" else "letter"
+    for label, name in enumerate(names):
+        mask = test.labels == label
+        if mask.any():
+            print(f"  {kind} {name}: {correct[mask].mean():.2%} "
+                  f"({correct[mask].sum()}/{mask.sum()})")
 
     size = predictor.image_size
-    originals = test_images.reshape(-1, size, size)
+    originals = test_images.reshape(-1, size, size, predictor.channels)
     boxes = sampled_box(thetas, size) if predictor.use_stn else None
-    kind = "STN" if predictor.use_stn else "no STN (plain CNN)"
+    model_kind = "STN" if predictor.use_stn else "no STN (plain CNN)"
 
     def grid(name, chosen, title):
         path = os.path.join(out_dir, name)
-        figures.save_grid(path, originals[chosen], rectified[chosen], predictions[chosen],
-                          test.labels[chosen], title=title,
+        figures.save_grid(path, originals[chosen], rectified[chosen],
+                          names[predictions[chosen]], names[test.labels[chosen]], title=title,
                           boxes=None if boxes is None else boxes[chosen])
         print(f"Wrote {path}")
 
+    what = "digits" if predictor.config["dataset"] == "mnist" else "letters"
     grid(GRID_FILE, np.arange(min(num_images, len(predictions))),
-         f"Test digits: input (top), {kind} (below)")
+         f"Test {what}: input (top), {model_kind} (below)")
     wrong = np.flatnonzero(~correct)[:num_images]
     if len(wrong):
         grid(MISTAKES_FILE, wrong, f"{len(wrong)} of {(~correct).sum()} misclassified "
-                                   "test digits")
+                                   f"test {what}")
     return correct.mean()
 
 
 def classify_files(predictor, paths, out_dir):
     """Print the label and confidence of each image file; save its rectified version."""
-    if predictor.image_size * predictor.image_size != IMAGE_PIXELS:
+    captcha = predictor.config["dataset"] == "captcha"
+    if not captcha and predictor.image_size * predictor.image_size != IMAGE_PIXELS:
         raise PredictError(f"this model reads {predictor.image_size}x{predictor.image_size} "
                          "canvases of distorted digits; classify your images with a model "
                          "trained without --distortion")
-    digits = np.stack([images.prepare(path) for path in paths])  # (N, 28, 28)
-    probs, rectified, thetas = predictor.run(digits.reshape(-1, IMAGE_PIXELS))
+    if captcha:     # letters as the captcha set has them: RGB, resized to 60x60
+        inputs = np.stack([images.prepare_rgb(path, CAPTCHA_SIZE) for path in paths])
+    else:           # digits made to look like MNIST's: (N, 28, 28)
+        inputs = np.stack([images.prepare(path) for path in paths])
+    probs, rectified, thetas = predictor.run(inputs.reshape(len(paths), -1))
     predictions = probs.argmax(1)
+    names = predictor.class_names
     for path, p, pred, rect in zip(paths, probs, predictions, rectified):
         stem = os.path.splitext(os.path.basename(path))[0]
         out = os.path.join(out_dir, f"{stem}_rectified.png")
         images.save_png(out, rect)
-        print(f"{path}: {pred} ({p[pred]:.1%})  rectified: {out}")
+        print(f"{path}: {names[pred]} ({p[pred]:.1%})  rectified: {out}")
     grid = os.path.join(out_dir, USER_GRID_FILE)
-    figures.save_grid(grid, digits, rectified, predictions,
-                      title="Your digits, fitted to 28x28 (top), after the STN (below)",
-                      boxes=sampled_box(thetas, digits.shape[1]) if predictor.use_stn else None)
+    fitted = ("resized to 60x60" if captcha else "fitted to 28x28")
+    figures.save_grid(grid, inputs, rectified, names[predictions],
+                      title=f"Your images, {fitted} (top), after the STN (below)",
+                      boxes=sampled_box(thetas, inputs.shape[1]) if predictor.use_stn else None)
     print(f"Wrote {grid}")
     return predictions, probs
 
@@ -194,6 +222,9 @@ def main(argv=None):
         os.makedirs(args.out_dir, exist_ok=True)
         if args.images:
             classify_files(predictor, args.images, args.out_dir)
+        elif predictor.config["dataset"] == "captcha":
+            test = captcha_data.load_captcha(args.data_dir).test
+            evaluate_test_set(predictor, test, "none", args.out_dir, args.num_images)
         else:
             test = data.load_mnist(args.data_dir, validation_size=0).test
             distortion = args.distortion or predictor.config["distortion"]

@@ -69,6 +69,8 @@ def run(kind, stn, args, tmp):
     flags = ["--distortion", kind, "--ckpt-dir", ckpt, "--steps", str(args.steps),
              "--seed", str(args.seed)] + (["--data-dir", args.data_dir] if args.data_dir
                                           else []) + ([] if stn else ["--no-stn"])
+    if stn:
+        flags += args.stn_args.split()
     start = time.time()
     metrics = train.train(train.parse_args(flags))
     record = {"kind": kind, "model": "ST-CNN" if stn else "CNN", "steps": metrics["steps"],
@@ -76,6 +78,7 @@ def run(kind, stn, args, tmp):
               "test_error": 100 * (1 - metrics["test_accuracy"]),
               "wall_minutes": (time.time() - start) / 60,
               "images_per_second": metrics["images_per_second"],
+              "extra_args": (args.stn_args if stn else "") or None,
               "machine": machine(), "date": time.strftime("%Y-%m-%d")}
     if stn:
         predictor = predict.Predictor(ckpt)
@@ -132,6 +135,9 @@ def main(argv=None):
                         help="cnn, stn or both, in order (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of every run (default: %(default)s)")
+    parser.add_argument("--stn-args", default="",
+                        help="extra train.py flags for the ST-CNN runs, e.g. "
+                             "'--loc-head identity'")
     parser.add_argument("--results", default=os.path.join("benchmarks", "results",
                                                           "distorted.json"),
                         help="JSON record of all runs (default: %(default)s)")

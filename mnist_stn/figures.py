@@ -1,4 +1,4 @@
-"""The tutorial's picture: original digits on top, the STN's rectified digits below."""
+"""The tutorials' picture: original digits (or letters) on top, the STN's output below."""
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on servers and CI
@@ -17,10 +17,11 @@ def save_grid(path, originals, rectified, predictions, labels=None, per_row=10,
 
     Args:
       path: the PNG file to write.
-      originals, rectified: (N, H, W) or (N, H, W, 1) images in [0, 1].
-      predictions: (N,) predicted digits, printed over the rectified images.
-      labels: optional (N,) true digits; a wrong prediction is drawn in red with the
-        true digit after it, and its rectified image gets a red frame.
+      originals, rectified: (N, H, W), (N, H, W, 1) or RGB (N, H, W, 3) images in [0, 1].
+      predictions: (N,) predicted classes (digits or letters), printed over the
+        rectified images.
+      labels: optional (N,) true classes; a wrong prediction is drawn in red with the
+        true class after it, and its rectified image gets a red frame.
       per_row: digits per row pair.
       title: optional figure title.
       boxes: optional (N, 4, 2) pixel (x, y) corners of the region the STN sampled,
@@ -69,6 +70,6 @@ def save_grid(path, originals, rectified, predictions, labels=None, per_row=10,
 
 
 def _squeeze(images):
-    """(N, H, W, 1) or (N, H, W) -> (N, H, W)."""
+    """(N, H, W, 1) or (N, H, W) -> (N, H, W); RGB (N, H, W, 3) stays as it is."""
     images = np.asarray(images)
-    return images[..., 0] if images.ndim == 4 else images
+    return images[..., 0] if images.ndim == 4 and images.shape[-1] == 1 else images

@@ -29,12 +29,24 @@ class ImageError(Exception):
 def load_image(path):
     """Decode a PNG, JPEG, GIF or BMP file into grayscale in [0, 1].
 
+    Returns:
+      (H, W) float32 array in [0, 1], 0 = black.
+    Raises:
+      ImageError: as ``load_color``.
+    """
+    image = load_color(path)
+    return np.clip(image @ RGB_TO_GRAY, 0.0, 1.0).astype(np.float32)
+
+
+def load_color(path):
+    """Decode a PNG, JPEG, GIF or BMP file into RGB in [0, 1].
+
     TensorFlow's own decoders are used, so what loads here is exactly what TF can read.
     Transparent pixels are composited on white first: a digit drawn on a transparent
     background would otherwise come out as ink on black (transparent RGB is usually 0).
 
     Returns:
-      (H, W) float32 array in [0, 1], 0 = black.
+      (H, W, 3) float32 array in [0, 1], 0 = black; a gray file gives three equal channels.
     Raises:
       ImageError: the file is missing, a directory, or not an image TF can decode.
     """
@@ -58,8 +70,9 @@ def load_image(path):
         color, alpha = image[..., :-1], image[..., -1:]
         # All-zero alpha is an unused byte (32-bit BMPs), not an invisible picture.
         image = color * alpha + (1.0 - alpha) if alpha.any() else color  # on white
-    gray = image @ RGB_TO_GRAY if image.shape[-1] == 3 else image[..., 0]  # (H, W)
-    return np.clip(gray, 0.0, 1.0).astype(np.float32)
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)                # (H, W, 1) -> (H, W, 3)
+    return np.clip(image, 0.0, 1.0).astype(np.float32)
 
 
 def to_mnist(gray, source="the image"):
@@ -133,15 +146,29 @@ def prepare(path):
     return to_mnist(load_image(path), source=f"'{path}'")
 
 
+def prepare_rgb(path, size):
+    """Load any colour image and resize it to (size, size, 3) float32 in [0, 1].
+
+    For the captcha letters' model, which reads whole 60x60 RGB pictures: area
+    averaging, as the second tutorial's ``cv2.resize(..., INTER_AREA)``.
+    """
+    image = load_color(path)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        resized = sess.run(tf.image.resize(image, [size, size], method="area"))
+    return np.clip(resized, 0.0, 1.0).astype(np.float32)
+
+
 def _border(image):
     """(H, W) -> the outer 1-pixel frame, flat: on a photo of one digit, mostly paper."""
     return np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
 
 
 def save_png(path, image):
-    """Write a (H, W) image in [0, 1] as an 8-bit grayscale PNG, pixel for pixel."""
+    """Write a (H, W) or (H, W, 3) image in [0, 1] as an 8-bit PNG, pixel for pixel."""
     pixels = np.clip(np.round(np.asarray(image) * PIXEL_SCALE), 0, PIXEL_SCALE)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]                      # (H, W) -> (H, W, 1): gray PNG
     with tf.Graph().as_default(), tf.Session() as sess:
-        png = sess.run(tf.io.encode_png(pixels.astype(np.uint8)[:, :, None]))
+        png = sess.run(tf.io.encode_png(pixels.astype(np.uint8)))
     with open(path, "wb") as f:
         f.write(png)

@@ -49,7 +49,7 @@ def test_training_learns_and_writes_its_files(trained_stn):
     assert metrics["test_accuracy"] > 0.85       # chance is 0.10
     assert checkpoint_step(trained_stn) == 300
     assert json.loads((trained_stn / train.CONFIG_FILE).read_text()) == \
-        {"stn": True, "distortion": "none"}
+        {"dataset": "mnist", "stn": True, "distortion": "none", "loc_head": "tutorial"}
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(trained_stn))
 
 
@@ -115,8 +115,8 @@ def test_resume_gives_the_same_model_as_one_run(fake_mnist_dir, tmp_path):
     # schedule would differ: it decays over the --steps of each run.)
     no_dropout = ["--keep-prob", "1", "--batch-size", "20", "--save-every", "10",
                   "--lr-schedule", "constant"]
-    straight = train.train(train_args(tmp_path / "a", fake_mnist_dir, "--steps", "40",
-                                      *no_dropout), small_datasets(fake_mnist_dir))
+    train.train(train_args(tmp_path / "a", fake_mnist_dir, "--steps", "40", *no_dropout),
+                small_datasets(fake_mnist_dir))
     train.train(train_args(tmp_path / "b", fake_mnist_dir, "--steps", "20", *no_dropout),
                 small_datasets(fake_mnist_dir))
     resumed = train.train(train_args(tmp_path / "b", fake_mnist_dir, "--steps", "40",
