@@ -97,3 +97,23 @@ def test_untrained_stn_zooms_by_tanh_of_identity():
     assert abs(theta[0, 0] - 0.7616) < 1e-4
     np.testing.assert_allclose(got, expected, atol=1e-6)
     assert not np.allclose(got.reshape(2, -1), batch, atol=1e-3)
+
+
+def test_identity_loc_head_starts_every_image_at_the_identity():
+    # zero last weights and no tanh: theta is exactly the identity whatever the input,
+    # so the untrained STN passes a 42x42 canvas through, resampled to 28x28
+    batch = np.random.RandomState(2).rand(3, 42 * 42).astype(np.float32)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        images = tf.placeholder(tf.float32, [None, 42 * 42])
+        model.forward(images, 1.0, 1.0, image_size=42, loc_head="identity")
+        theta = tf.get_default_graph().get_tensor_by_name("theta:0")
+        sess.run(tf.global_variables_initializer())
+        got = sess.run(theta, {images: batch})
+    np.testing.assert_array_equal(got, np.tile([1, 0, 0, 0, 1, 0], (3, 1)))
+    with tf.Graph().as_default(), tf.Session() as sess:    # the tutorial's: per image
+        images = tf.placeholder(tf.float32, [None, 42 * 42])
+        model.forward(images, 1.0, 1.0, image_size=42)
+        theta = tf.get_default_graph().get_tensor_by_name("theta:0")
+        sess.run(tf.global_variables_initializer())
+        got = sess.run(theta, {images: batch})
+    assert np.abs(got - np.tanh([1, 0, 0, 0, 1, 0])).max() > 0.01

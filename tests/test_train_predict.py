@@ -143,6 +143,14 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(fake_mnist_dir, tmp_p
     assert not (tmp_path / train.METRICS_FILE).exists()
 
 
+def test_configs_from_before_dataset_and_loc_head_still_load(tmp_path):
+    (tmp_path / train.CONFIG_FILE).write_text('{"stn": true, "distortion": "RTS"}')
+    config = train.read_config(str(tmp_path))
+    assert config == {"dataset": "mnist", "stn": True, "distortion": "RTS",
+                      "loc_head": "tutorial"}
+    assert train.input_shape(config) == (42, 1)
+
+
 def test_checkpoint_of_the_other_model_is_refused(fake_mnist_dir, tmp_path):
     train.train(train_args(tmp_path, fake_mnist_dir, "--steps", "2", "--no-stn"),
                 small_datasets(fake_mnist_dir))
