@@ -288,7 +288,8 @@ def captcha_forward(input_data, training, keep_prob, loc_keep_prob, use_stn=True
             with tf.variable_scope("fc"):
                 # (B, 20) -> (B, 6), zero weights: every image starts at the identity
                 w = tf.Variable(tf.zeros([x.shape.as_list()[-1], 6]), name="weights")
-                b = tf.Variable(np.array([1., 0, 0, 0, 1., 0], np.float32), name="bias")
+                b = tf.Variable(np.array(transformer.IDENTITY_THETA, np.float32),
+                                name="bias")
         theta = tf.identity(tf.matmul(x, w) + b, name="theta")
         # (B, 60, 60, 3) warped by theta -> (B, 60, 60, 3)
         images = transformer.spatial_transformer_network(

@@ -16,6 +16,7 @@ import sys
 import numpy as np
 
 import train
+import transformer
 from mnist_stn import captcha_data, data, distort, figures, images
 from mnist_stn.compat import tf
 from mnist_stn.constants import CAPTCHA_SIZE, IMAGE_PIXELS, LETTERS, NUM_CLASSES
@@ -121,7 +122,7 @@ class Predictor:
         if self.channels == 1:
             rectified = rectified[..., 0]
         thetas = (np.concatenate([o[2] for o in out]) if self.use_stn
-                  else np.tile([1.0, 0, 0, 0, 1.0, 0], (len(probs), 1)))
+                  else np.tile(transformer.IDENTITY_THETA, (len(probs), 1)))
         return probs, rectified, thetas
 
 

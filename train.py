@@ -11,6 +11,7 @@ Checkpoints, TensorBoard summaries and metrics.json go to --ckpt-dir. Running ag
 resumes from the latest checkpoint; Ctrl-C saves one before it exits.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -273,29 +274,18 @@ def format_seconds(seconds):
     return f"{minutes}m{seconds:02d}s"
 
 
-def train(args, datasets=None):
-    """Train as ``args`` say; returns the metrics dict also written to metrics.json.
-
-    ``datasets`` (a data.Datasets) skips reading MNIST, for callers that hold it.
-    Raises TrainingError on a NaN loss or a checkpoint of the other model.
-    """
-    os.makedirs(args.ckpt_dir, exist_ok=True)
-    config = model_config(args)
-    saved = read_config(args.ckpt_dir)
+def check_ckpt_dir(ckpt_dir, config):
+    """Make the directory; refuse one that holds a checkpoint of another model."""
+    os.makedirs(ckpt_dir, exist_ok=True)
+    saved = read_config(ckpt_dir)
     if saved is not None and saved != config:
         raise TrainingError(
-            f"{args.ckpt_dir} holds a checkpoint of another model ({describe(saved)}, "
+            f"{ckpt_dir} holds a checkpoint of another model ({describe(saved)}, "
             f"not {describe(config)}); use another --ckpt-dir or the same flags")
-    if datasets is None:
-        datasets = load_datasets(args)
-    image_size, channels = input_shape(config)
-    val_images = eval_images(datasets.validation, config.get("distortion"), VALIDATION_SEED)
-    # A resumed run draws fresh distortions, seeded by the step it resumes from.
-    distorter = None
 
-    tf.reset_default_graph()
-    tf.set_random_seed(args.seed)
-    g = build_graph(config)
+
+def build_train_op(loss, args):
+    """The optimizer step, with its schedule and the batch-norm updates. -> (step, op)."""
     global_step = tf.train.get_or_create_global_step()
     learning_rate = args.learning_rate
     if args.lr_schedule == "cosine":
@@ -303,55 +293,100 @@ def train(args, datasets=None):
     # the batch-norm moving averages (captcha model) update with every training step
     with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
         train_op = optimizers.make_optimizer(args.optimizer, learning_rate).minimize(
-            g["loss"], global_step=global_step)
+            loss, global_step=global_step)
+    return global_step, train_op
 
-    # TensorBoard: the training curves, and a few digits before and after the STN.
+
+def build_image_summary(g):
+    """TensorBoard images: a few inputs, each beside what the STN made of it."""
+    size, channels = g["image_size"], g["channels"]
     # (B, S, S, C) input | rectified padded to (B, S, S, C) -> (B, S, 2S, C)
     side_by_side = tf.concat(
-        [tf.reshape(g["images"], [-1, image_size, image_size, channels]),
-         tf.image.resize_with_crop_or_pad(g["rectified"], image_size, image_size)], axis=2)
-    image_summary = tf.summary.image("input_rectified", side_by_side,
-                                     max_outputs=SUMMARY_IMAGES)
+        [tf.reshape(g["images"], [-1, size, size, channels]),
+         tf.image.resize_with_crop_or_pad(g["rectified"], size, size)], axis=2)
+    return tf.summary.image("input_rectified", side_by_side, max_outputs=SUMMARY_IMAGES)
+
+
+def scalars(**values):
+    """A TensorBoard summary of plain Python numbers."""
+    return tf.Summary(value=[tf.Summary.Value(tag=tag, simple_value=value)
+                             for tag, value in values.items()])
+
+
+def restore_or_initialize(sess, saver, ckpt_dir):
+    """Resume from the latest checkpoint, else initialise. Returns the checkpoint or None."""
+    latest = tf.train.latest_checkpoint(ckpt_dir)
+    if not latest:
+        sess.run(tf.global_variables_initializer())
+        return None
+    try:
+        saver.restore(sess, latest)
+    except (tf.errors.OpError, ValueError) as e:
+        reason = str(e).splitlines()[0]
+        raise TrainingError(f"cannot resume from {latest} ({reason}); delete "
+                            f"{ckpt_dir} or use another --ckpt-dir") from e
+    print(f"Resuming from {latest}")
+    return latest
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """Ctrl-C and SIGTERM only ask the loop to stop, by filling the list this yields.
+
+    The loop checks it between steps, so an interrupt never lands inside TF or the
+    summary writer; a second one raises KeyboardInterrupt at once.
+    """
+    requested = []
+
+    def request_stop(signum, frame):
+        if requested:
+            raise KeyboardInterrupt
+        requested.append(signum)
+    previous = {sig: signal.signal(sig, request_stop)
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def train(args, datasets=None):
+    """Train as ``args`` say; returns the metrics dict also written to metrics.json.
+
+    ``datasets`` (a data.Datasets) skips reading the data, for callers that hold it.
+    Raises TrainingError on a NaN loss or a checkpoint of another model.
+    """
+    config = model_config(args)
+    check_ckpt_dir(args.ckpt_dir, config)
+    if datasets is None:
+        datasets = load_datasets(args)
+    val_images = eval_images(datasets.validation, config.get("distortion"), VALIDATION_SEED)
+
+    tf.reset_default_graph()
+    tf.set_random_seed(args.seed)
+    g = build_graph(config)
+    global_step, train_op = build_train_op(g["loss"], args)
+    image_summary = build_image_summary(g)
     saver = tf.train.Saver(max_to_keep=3)
     ckpt_prefix = os.path.join(args.ckpt_dir, CKPT_NAME)
 
-    with tf.Session() as sess:
-        latest = tf.train.latest_checkpoint(args.ckpt_dir)
-        if latest:
-            try:
-                saver.restore(sess, latest)
-            except (tf.errors.OpError, ValueError) as e:
-                reason = str(e).splitlines()[0]
-                raise TrainingError(f"cannot resume from {latest} ({reason}); delete "
-                                    f"{args.ckpt_dir} or use another --ckpt-dir") from e
-            print(f"Resuming from {latest}")
-        else:
-            sess.run(tf.global_variables_initializer())
+    with tf.Session() as sess, stop_requests() as stop_requested:
+        latest = restore_or_initialize(sess, saver, args.ckpt_dir)
         write_json(os.path.join(args.ckpt_dir, CONFIG_FILE), config)
         writer = tf.summary.FileWriter(args.ckpt_dir, sess.graph if not latest else None)
 
         step = int(sess.run(global_step))
         # Replay the batch order up to here, so a resumed run sees the same batches
-        # as one that never stopped.
+        # as one that never stopped; distortions are drawn afresh, seeded by the step.
         for _ in range(step):
             datasets.train.next_batch(args.batch_size)
+        distorter = None
         if config.get("distortion", "none") != "none":
             distorter = distort.Distorter(args.distortion, seed=args.seed * 1000003 + step)
-        fixed_images = val_images[:SUMMARY_IMAGES]
 
         def save():
             return saver.save(sess, ckpt_prefix, global_step=step)
-
-        # Ctrl-C or SIGTERM only asks the loop to stop after the current step, so an
-        # interrupt never lands inside TF or the summary writer; a second one forces it.
-        stop_requested = []
-
-        def request_stop(signum, frame):
-            if stop_requested:
-                raise KeyboardInterrupt
-            stop_requested.append(signum)
-        previous_handlers = {sig: signal.signal(sig, request_stop)
-                             for sig in (signal.SIGINT, signal.SIGTERM)}
 
         start_step, start_time = step, time.time()
         val_acc = None
@@ -373,20 +408,16 @@ def train(args, datasets=None):
                         "Try a smaller --learning-rate.")
                 step += 1
 
-                if step % args.log_every == 0 or step == args.steps:
-                    losses.append([step, round(float(loss), 5)])
-                    writer.add_summary(tf.Summary(value=[
-                        tf.Summary.Value(tag="loss", simple_value=loss),
-                        tf.Summary.Value(tag="accuracy", simple_value=acc)]), step)
-                    writer.add_summary(sess.run(image_summary,
-                                                {g["images"]: fixed_images}), step)
-                if step % args.eval_every == 0 or step == args.steps:
+                last_step = step == args.steps
+                if step % args.eval_every == 0 or last_step:
                     val_acc = evaluate(sess, g, val_images, datasets.validation.labels)
-                    writer.add_summary(tf.Summary(value=[tf.Summary.Value(
-                        tag="validation_accuracy", simple_value=val_acc)]), step)
-                if step % args.log_every == 0 or step == args.steps:
-                    elapsed = time.time() - start_time
-                    rate = (step - start_step) * args.batch_size / elapsed
+                    writer.add_summary(scalars(validation_accuracy=val_acc), step)
+                if step % args.log_every == 0 or last_step:
+                    losses.append([step, round(float(loss), 5)])
+                    writer.add_summary(scalars(loss=loss, accuracy=acc), step)
+                    writer.add_summary(sess.run(image_summary, {
+                        g["images"]: val_images[:SUMMARY_IMAGES]}), step)
+                    rate = (step - start_step) * args.batch_size / (time.time() - start_time)
                     eta = (args.steps - step) * args.batch_size / rate
                     val = f"  val {val_acc:.2%}" if val_acc is not None else ""
                     print(f"step {step:6d}/{args.steps}  loss {loss:.4f}  acc {acc:6.1%}"
@@ -394,8 +425,6 @@ def train(args, datasets=None):
                 if step % args.save_every == 0:
                     save()
         finally:
-            for sig, handler in previous_handlers.items():
-                signal.signal(sig, handler)
             writer.close()
             if distorter:
                 distorter.close()
@@ -407,9 +436,8 @@ def train(args, datasets=None):
 
         train_seconds = time.time() - start_time
         path = save()
-        test_acc = evaluate(sess, g, eval_images(datasets.test, config.get("distortion"),
-                                                 TEST_SEED),
-                            datasets.test.labels)
+        test_images = eval_images(datasets.test, config.get("distortion"), TEST_SEED)
+        test_acc = evaluate(sess, g, test_images, datasets.test.labels)
 
     trained = step - start_step
     metrics = {

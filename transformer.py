@@ -20,6 +20,9 @@ the static shape when it is known, so layers after it can be built without resha
 """
 from mnist_stn.compat import tf
 
+# theta of "no change": the rows [[1, 0, 0], [0, 1, 0]] map each output point onto itself
+IDENTITY_THETA = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
 
 def spatial_transformer_network(input_fmap, theta, out_dims=None, **kwargs):
     """Warp ``input_fmap`` with the affine transforms ``theta``.
