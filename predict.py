@@ -26,7 +26,7 @@ CLASS_NAMES = {"mnist": np.array([str(digit) for digit in range(NUM_CLASSES)]),
 
 GRID_FILE = "predictions.png"
 MISTAKES_FILE = "mistakes.png"
-USER_GRID_FILE = "your_digits.png"
+USER_GRID_FILE = {"mnist": "your_digits.png", "captcha": "your_letters.png"}
 
 
 class PredictError(Exception):
@@ -86,8 +86,8 @@ class Predictor:
         config = train.read_config(ckpt_dir)
         if latest is None or config is None:
             raise PredictError(
-                f"no checkpoint in {ckpt_dir}: run `python train.py` first, "
-                "or pass --ckpt-dir")
+                f"no checkpoint in {ckpt_dir}: run train.py first with the model "
+                "flags given here (--dataset, --no-stn, --distortion), or pass --ckpt-dir")
         self.config = config
         self.use_stn = config["stn"]
         self.image_size, self.channels = train.input_shape(config)
@@ -207,7 +207,7 @@ def classify_files(predictor, paths, out_dir):
         out = os.path.join(out_dir, f"{stem}_rectified.png")
         images.save_png(out, rect)
         print(f"{path}: {names[pred]} ({p[pred]:.1%})  rectified: {out}")
-    grid = os.path.join(out_dir, USER_GRID_FILE)
+    grid = os.path.join(out_dir, USER_GRID_FILE[predictor.config["dataset"]])
     fitted = ("resized to 60x60" if captcha else "fitted to 28x28")
     figures.save_grid(grid, inputs, rectified, names[predictions],
                       title=f"Your images, {fitted} (top), after the STN (below)",

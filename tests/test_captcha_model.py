@@ -202,6 +202,7 @@ def test_captcha_predict_agrees_with_training(trained_captcha, letters, tmp_path
     assert rectified.shape == (1, CAPTCHA_SIZE, CAPTCHA_SIZE, 3)
     predictions, _ = predict.classify_files(predictor, [str(path)], str(tmp_path))
     assert LETTERS[predictions[0]] == LETTERS[probs[0].argmax()]
+    assert (tmp_path / predict.USER_GRID_FILE["captcha"]).exists()
 
 
 @pytest.mark.parametrize("flags", [["--dataset", "captcha", "--distortion", "RTS"],

@@ -87,13 +87,13 @@ def test_predict_classifies_a_users_image(trained_stn, mnist_dir, tmp_path, caps
     assert out.startswith(f"{path}: {test.labels[index]} (")
     rectified = plt.imread(tmp_path / "digit_rectified.png")
     assert rectified.shape[:2] == (28, 28)
-    assert (tmp_path / predict.USER_GRID_FILE).exists()
+    assert (tmp_path / predict.USER_GRID_FILE["mnist"]).exists()
 
 
 def test_predict_without_checkpoint_is_one_clear_error(tmp_path, capsys):
     assert predict.main(["--ckpt-dir", str(tmp_path / "nothing")]) == 1
     err = capsys.readouterr().err
-    assert "no checkpoint in" in err and "python train.py" in err
+    assert "no checkpoint in" in err and "run train.py first" in err
 
 
 def test_predict_unreadable_image_is_one_clear_error(trained_stn, tmp_path, capsys):
