@@ -70,6 +70,10 @@ def save_grid(path, originals, rectified, predictions, labels=None, per_row=10,
 
 
 def _squeeze(images):
-    """(N, H, W, 1) or (N, H, W) -> (N, H, W); RGB (N, H, W, 3) stays as it is."""
-    images = np.asarray(images)
+    """(N, H, W, 1) or (N, H, W) -> (N, H, W); RGB (N, H, W, 3) stays RGB.
+
+    Clipped to [0, 1]: bilinear sampling can overshoot 1 by a rounding error, which
+    matplotlib would warn about for RGB.
+    """
+    images = np.clip(np.asarray(images), 0.0, 1.0)
     return images[..., 0] if images.ndim == 4 and images.shape[-1] == 1 else images
