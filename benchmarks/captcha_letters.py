@@ -2,6 +2,7 @@
 
     python benchmarks/captcha_letters.py                     # speed, main comparison, ablations
     python benchmarks/captcha_letters.py --parts speed       # only the images/s of each model
+    python benchmarks/captcha_letters.py --parts main,bnstats --ckpt-root ckpts
 
 speed: training images/s of the STN-CNN and the plain CNN at full width and at the
 ablations' width, timed in this one process (so comparable as ratios), to choose the
@@ -9,12 +10,16 @@ budgets. main: STN-CNN and CNN at full width with equal steps and seed, tested
 beside the tutorial's 99.4% / 98.5%; the STN-CNN's grid of test letters goes to
 --figure. ablations: the tutorial's questions on a smaller budget: batch norm before
 vs after the ReLU, pixels in [-1, 1] vs [0, 1], Adam vs AMSGrad vs SGD (lr 0.02).
+bnstats: the main runs' test accuracy with batch norm as trained (moving averages)
+and with each batch of 32 normalised by its own statistics; needs the main runs'
+checkpoints kept with --ckpt-root.
 Each run is recorded in --results (JSON) and the tables in --table are rebuilt from
 all recorded runs.
 """
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -73,9 +78,14 @@ def validation_loss(predictor, dataset):
     return float(-np.log(np.maximum(picked, 1e-12)).mean())
 
 
-def run(name, flags, args, datasets, tmp):
-    """Train one model; returns its record (and keeps its checkpoint in tmp)."""
-    ckpt = os.path.join(tmp, name.replace(" ", "_").replace(",", ""))
+def ckpt_dir(root, name):
+    """A directory name without glob characters, which TF's checkpoint lookup expands."""
+    return os.path.join(root, re.sub(r"[^A-Za-z0-9.-]+", "_", name).strip("_"))
+
+
+def run(name, flags, args, datasets, root):
+    """Train one model; returns its record (and keeps its checkpoint under root)."""
+    ckpt = ckpt_dir(root, name)
     train_args = train.parse_args(["--dataset", "captcha", "--ckpt-dir", ckpt,
                                    "--seed", str(args.seed), *flags])
     start = time.time()
@@ -92,6 +102,18 @@ def run(name, flags, args, datasets, tmp):
         "final_train_loss": metrics["losses"][-1][1],
         "wall_minutes": wall / 60, "images_per_second": metrics["images_per_second"],
         "machine": machine(), "date": time.strftime("%Y-%m-%d")}
+
+
+def batch_statistics_accuracy(predictor, dataset, batch_size):
+    """Accuracy when every batch is normalised with its own statistics (no dropout)."""
+    g = predictor.g
+    correct = 0
+    for start in range(0, dataset.num_examples, batch_size):
+        end = start + batch_size
+        correct += predictor.sess.run(g["num_correct"], {
+            g["images"]: dataset.images[start:end], g["labels"]: dataset.labels[start:end],
+            g["training"]: True})
+    return 100 * correct / dataset.num_examples
 
 
 def tables(records):
@@ -115,6 +137,14 @@ def tables(records):
                          f"({r['epochs']:.0f}) | {r['wall_minutes']:.1f} min |")
         lines += ["", "Full width, 1,000 test letters. " + "; ".join(sorted(
             {r["machine"] for r in main.values()})) + ".", ""]
+    bnstats = [(name, records[f"bnstats/{name}"]) for name in SEED_ACCURACY
+               if f"bnstats/{name}" in records]
+    if bnstats:
+        lines += ["| model | test accuracy, BN as trained (moving averages) | BN with the "
+                  "statistics of each test batch of 32 |", "| --- | ---: | ---: |"]
+        lines += [f"| {name} | {r['moving_averages']:.1f}% | {r['batch_statistics']:.1f}% |"
+                  for name, r in bnstats]
+        lines += ["", "The main runs' checkpoints, no dropout in either column.", ""]
     ablations = [(name, records[f"ablation/{name}"], said) for name, _, said in ABLATIONS
                  if f"ablation/{name}" in records]
     if ablations:
@@ -151,11 +181,15 @@ def main(argv=None):
     parser.add_argument("--table", default=os.path.join("benchmarks", "results",
                                                         "captcha.md"),
                         help="markdown tables rebuilt from --results (default: %(default)s)")
+    parser.add_argument("--ckpt-root", default=None,
+                        help="keep the checkpoints of every run under this directory "
+                             "(default: a temporary directory, deleted); bnstats reads "
+                             "the main runs' from here")
     parser.add_argument("--figure", default=os.path.join("docs", "captcha.png"),
                         help="the STN-CNN's grid of test letters (default: %(default)s)")
     args = parser.parse_args(argv)
     parts = args.parts.split(",")
-    unknown = set(parts) - {"speed", "main", "ablations"}
+    unknown = set(parts) - {"speed", "main", "ablations", "bnstats"}
     if unknown:
         parser.error(f"unknown parts {sorted(unknown)}")
 
@@ -185,12 +219,15 @@ def main(argv=None):
             print(f"{name}: {rates[name]:.1f} images/s", flush=True)
         record("speed", {"rates": rates, "batch_size": batch, "machine": machine(),
                          "date": time.strftime("%Y-%m-%d")})
+    if "bnstats" in parts and not args.ckpt_root:
+        parser.error("bnstats reads the main runs' checkpoints: give --ckpt-root")
     with tempfile.TemporaryDirectory() as tmp:
+        root = args.ckpt_root or tmp
         if "main" in parts:
             for name in SEED_ACCURACY:
                 flags = ["--steps", str(args.steps)] + ([] if name == "STN-CNN"
                                                         else ["--no-stn"])
-                ckpt, predictor, result = run(name, flags, args, datasets, tmp)
+                ckpt, predictor, result = run(name, flags, args, datasets, root)
                 record(f"main/{name}", {**result, "width": 1.0})
                 if name == "STN-CNN":
                     predict.evaluate_test_set(predictor, datasets.test, "none", ckpt, 20)
@@ -201,8 +238,17 @@ def main(argv=None):
             for name, flags, _ in ABLATIONS:
                 flags = flags + ["--steps", str(args.ablation_steps),
                                  "--width", str(args.ablation_width)]
-                _, _, result = run(name, flags, args, datasets, tmp)
+                _, _, result = run(name, flags, args, datasets, root)
                 record(f"ablation/{name}", {**result, "width": args.ablation_width})
+        if "bnstats" in parts:
+            for name in SEED_ACCURACY:
+                predictor = predict.Predictor(ckpt_dir(root, name))
+                record(f"bnstats/{name}", {
+                    "moving_averages": predict.evaluate_test_set(
+                        predictor, datasets.test, "none", tmp, 1) * 100,
+                    "batch_statistics": batch_statistics_accuracy(
+                        predictor, datasets.test, batch),
+                    "checkpoint": predictor.checkpoint, "date": time.strftime("%Y-%m-%d")})
     print(tables(records))
 
 
