@@ -112,9 +112,10 @@ def build_parser():
     parser.add_argument("--bn", choices=model.BN_PLACES, default=None,
                         help="captcha: batch norm after the ReLU (the tutorial) or "
                              "before it (default: after-relu)")
-    parser.add_argument("--pixel-range", choices=model.PIXEL_RANGES, default=None,
-                        help="captcha: the range the model rescales pixels to (default: "
-                             "0,1, the tutorial's)")
+    parser.add_argument("--signed-pixels", dest="pixel_range", action="store_const",
+                        const="-1,1", default=None,
+                        help="captcha: the model rescales pixels from [0, 1] (the "
+                             "tutorial's) to [-1, 1], one of the tutorial's ablations")
     parser.add_argument("--data-dir", default=None,
                         help="MNIST: directory with the four IDX files (.gz or not); "
                              f"default: ${data.DATA_DIR_ENV}, else download to "

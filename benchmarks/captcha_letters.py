@@ -42,7 +42,7 @@ ABLATIONS = [
     ("as the tutorial: BN after ReLU, pixels in [0, 1], Adam", [], ""),
     ("BN before ReLU", ["--bn", "before-relu"],
      "BN after ReLU better: accuracy 0.474 before vs 0.499 after"),
-    ("pixels in [-1, 1]", ["--pixel-range", "-1,1"],
+    ("pixels in [-1, 1]", ["--signed-pixels"],
      "[-1, 1] converges more slowly, higher validation loss"),
     ("AMSGrad", ["--optimizer", "amsgrad"],
      "validation loss 0.7458 (AMSGrad) vs 0.9148 (Adam)"),
@@ -190,6 +190,8 @@ def main(argv=None):
                         help="keep the checkpoints of every run under this directory "
                              "(default: a temporary directory, deleted); bnstats reads "
                              "the main runs' from here")
+    parser.add_argument("--skip-recorded", action="store_true",
+                        help="ablations: skip the variants --results already has")
     parser.add_argument("--figure", default=os.path.join("docs", "captcha.png"),
                         help="the STN-CNN's grid of test letters (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -241,6 +243,8 @@ def main(argv=None):
                     print(f"Wrote {args.figure}")
         if "ablations" in parts:
             for name, flags, _ in ABLATIONS:
+                if args.skip_recorded and f"ablation/{name}" in records:
+                    continue
                 flags = flags + ["--steps", str(args.ablation_steps),
                                  "--width", str(args.ablation_width)]
                 _, _, result = run(name, flags, args, datasets, root)

@@ -208,6 +208,7 @@ def test_captcha_predict_agrees_with_training(trained_captcha, letters, tmp_path
 @pytest.mark.parametrize("flags", [["--dataset", "captcha", "--distortion", "RTS"],
                                    ["--dataset", "captcha", "--loc-head", "identity"],
                                    ["--width", "0.5"], ["--bn", "before-relu"],
+                                   ["--signed-pixels"],
                                    ["--dataset", "captcha", "--width", "0"]])
 def test_flags_of_the_other_dataset_are_refused(flags, capsys):
     with pytest.raises(SystemExit):
@@ -221,6 +222,7 @@ def test_captcha_defaults_are_the_seed():
             args.keep_prob, args.loc_keep_prob, args.width, args.bn, args.pixel_range) == \
         (32, 1e-3, "constant", "adam", 0.8, 0.8, 1.0, "after-relu", "0,1")
     assert args.ckpt_dir.endswith("captcha-stn")
+    assert train.parse_args(["--dataset", "captcha", "--signed-pixels"]).pixel_range == "-1,1"
     mnist = train.parse_args([])
     assert (mnist.batch_size, mnist.learning_rate, mnist.loc_head) == (50, 3e-4, "tutorial")
     assert train.parse_args(["--distortion", "RTS"]).loc_head == "identity"
