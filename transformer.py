@@ -15,10 +15,16 @@ sampler are fixed, because with them the identity theta does not return the inpu
    image reads 0 (zero padding), so samples outside the image fade to 0.
 
 Also changed: the sampler computes in the dtype of its inputs (float32 in the model,
-float64 lets tests compare gradients with finite differences), and the output keeps
-the static shape when it is known, so layers after it can be built without reshapes.
+float64 lets tests compare gradients with finite differences), the output keeps the
+static shape when it is known, so layers after it can be built without reshapes, and a
+non-finite sampling point (a NaN or infinite theta) reads 0 instead of crashing the
+gather with an out-of-range index.
+
+This file imports nothing but TensorFlow, so it can be copied out alone. It is TF1
+graph code: on TensorFlow 2, call ``tf.compat.v1.disable_v2_behavior()`` first (the
+rest of this project does that in ``mnist_stn/compat.py``).
 """
-from mnist_stn.compat import tf
+import tensorflow.compat.v1 as tf
 
 # theta of "no change": the rows [[1, 0, 0], [0, 1, 0]] map each output point onto itself
 IDENTITY_THETA = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -155,6 +161,13 @@ def bilinear_sampler(img, x, y):
     # normalised [-1, 1] -> pixel coordinates [0, W-1] x [0, H-1] (fix 1: W-1, not W-2)
     x = 0.5 * (tf.cast(x, dtype) + 1.0) * max_x
     y = 0.5 * (tf.cast(y, dtype) + 1.0) * max_y
+
+    # A NaN or infinite point would become an int32 index far out of range: move it
+    # two pixels outside the image, where all four neighbours read 0.
+    finite = tf.logical_and(tf.math.is_finite(x), tf.math.is_finite(y))
+    outside = tf.fill(tf.shape(x), tf.constant(-2.0, dtype))
+    x = tf.where(finite, x, outside)
+    y = tf.where(finite, y, outside)
 
     # the four integer neighbours of every point
     x0 = tf.floor(x)

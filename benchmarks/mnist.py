@@ -1,91 +1,90 @@
-"""Benchmark: train.py's defaults with and without the STN on MNIST, one after the other.
+"""Benchmark: train.py's defaults with and without the STN on clean MNIST.
 
-    python benchmarks/mnist.py --data-dir ../shared/mnist
+    python -m benchmarks.mnist --data-dir ../shared/mnist
+    python -m benchmarks.mnist --data-dir ../shared/mnist --models stn \\
+        --learning-rate 1e-4 --lr-schedule constant --steps 10000 --tag tutorial-lr
 
-Prints, and writes as a markdown table to --out, the test accuracy, wall time and
-training images/s of each run, with the machine it ran on. Both runs happen in this
-one process, so their speeds are comparable as a ratio even on a busy machine.
+Both models are trained one after the other in this one process, so their speeds
+compare as a ratio. Each finished run is recorded in --results (JSON) and the markdown
+table --table is rebuilt from all records.
 """
 import argparse
 import os
-import platform
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import model
+from benchmarks import common
+from mnist_stn import data, distort, training
+from mnist_stn.training import TrainConfig
 
-import train  # noqa: E402
-from mnist_stn import data  # noqa: E402
-from mnist_stn.compat import tf  # noqa: E402
+DEFAULTS = TrainConfig(model={}, ckpt_dir="")
+NAMES = {"stn": "STN + CNN", "cnn": "CNN (--no-stn)"}
 
 
-def machine():
-    """'2-core CPU (model), TF x.y, Python x.y' for the record."""
-    model_name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model_name = next(line.split(":", 1)[1].strip() for line in f
-                              if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return (f"{os.cpu_count()}-core CPU ({model_name}), TF {tf.__version__}, "
-            f"Python {platform.python_version()}")
+def run(name, settings, datasets, ckpt_dir):
+    """Train one model with train.py's defaults but ``settings``; returns its record."""
+    config = TrainConfig(model={"stn": name == "stn", "distortion": "none",
+                                "image_size": distort.CANVAS_SIZE["none"],
+                                "loc_head": "tutorial"}, ckpt_dir=ckpt_dir, **settings)
+    start = time.time()
+    metrics = training.fit(config, model.build_graph, **distort.training_inputs(
+        datasets, "none", config.seed))
+    return {"model": NAMES[name], "steps": metrics["steps"],
+            "learning_rate": config.learning_rate, "lr_schedule": config.lr_schedule,
+            "test_accuracy": metrics["test_accuracy"], "wall_minutes": (time.time() - start) / 60,
+            "images_per_second": metrics["images_per_second"], **common.stamp()}
+
+
+def table(records):
+    lines = ["| run | model | steps | learning rate | test accuracy | wall time (train + "
+             "evaluation) | training images/s | measured |",
+             "| --- | --- | ---: | --- | ---: | ---: | ---: | --- |"]
+    for key, r in records.items():
+        lines.append(f"| {key} | {r['model']} | {r['steps']} | {r['learning_rate']:g} "
+                     f"{r['lr_schedule']} | {r['test_accuracy']:.2%} | "
+                     f"{r['wall_minutes']:.1f} min | {r['images_per_second']:.0f} | "
+                     f"`{r['command']}`, {r['machine']}, {r['date']} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None,
-                        help="MNIST directory (default: as train.py)")
-    parser.add_argument("--out", default=os.path.join("benchmarks", "results", "mnist.md"),
-                        help="markdown file for the results (default: %(default)s)")
-    parser.add_argument("--train-args", default="",
-                        help="extra train.py flags for every run, e.g. '--steps 500'")
-    parser.add_argument("--ckpt-root", default=None,
-                        help="keep the checkpoints in ROOT/stn and ROOT/cnn "
-                             "(default: a temporary directory, deleted)")
+    parser.add_argument("--data-dir", default=None, help="MNIST directory (default: as train.py)")
     parser.add_argument("--models", default="stn,cnn",
-                        help="which to train, in order: stn, cnn or both "
-                             "(default: %(default)s)")
+                        help="stn, cnn or both, in this order (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=DEFAULTS.steps,
+                        help="training steps of each run (default: %(default)s)")
+    parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate,
+                        help="peak learning rate (default: %(default)s)")
+    parser.add_argument("--lr-schedule", choices=training.LR_SCHEDULES,
+                        default=DEFAULTS.lr_schedule, help="(default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
+    parser.add_argument("--tag", default="defaults",
+                        help="names the runs in the records (default: %(default)s)")
+    parser.add_argument("--ckpt-root", default=None,
+                        help="keep the checkpoints under this folder (default: a temporary "
+                             "folder, deleted)")
+    parser.add_argument("--results", default=os.path.join("benchmarks", "results", "mnist.json"),
+                        help="JSON record of all runs (default: %(default)s)")
+    parser.add_argument("--table", default=os.path.join("benchmarks", "results", "mnist.md"),
+                        help="markdown table rebuilt from --results (default: %(default)s)")
     args = parser.parse_args(argv)
+    models = args.models.split(",")
+    if not set(models) <= set(NAMES):
+        parser.error(f"--models takes stn and/or cnn, not {args.models}")
 
-    data.locate(args.data_dir)      # fail before training if MNIST cannot be had
-    rows = []
+    records = common.Records(args.results, args.table, table)
+    datasets = data.load_mnist(args.data_dir, seed=args.seed)
+    settings = {"steps": args.steps, "learning_rate": args.learning_rate,
+                "lr_schedule": args.lr_schedule, "seed": args.seed}
     with tempfile.TemporaryDirectory() as tmp:
-        root = args.ckpt_root or tmp
-        models = {"stn": ("STN + CNN", []), "cnn": ("CNN (--no-stn)", ["--no-stn"])}
-        for model in args.models.split(","):
-            name, flags = models[model]
-            data_flags = ["--data-dir", args.data_dir] if args.data_dir else []
-            train_args = train.parse_args(["--ckpt-dir", os.path.join(root, model),
-                                           *data_flags, *flags, *args.train_args.split()])
-            start = time.time()
-            metrics = train.train(train_args)   # reads MNIST as a user's run does
-            wall = time.time() - start
-            rows.append((name, metrics, wall))
-
-    command = "python benchmarks/mnist.py" + "".join(
-        f" --{flag.replace('_', '-')} '{getattr(args, flag)}'"
-        for flag in ("train_args", "models") if getattr(args, flag) != parser.get_default(flag))
-    lines = [f"Measured with `{command}` on {machine()}, "
-             f"{time.strftime('%Y-%m-%d')}.", "",
-             "| model | steps | test accuracy | wall time (train + evaluation) "
-             "| training images/s |",
-             "| --- | ---: | ---: | ---: | ---: |"]
-    for name, m, wall in rows:
-        lines.append(f"| {name} | {m['steps']} | {m['test_accuracy']:.2%} | "
-                     f"{wall / 60:.1f} min | {m['images_per_second']:.0f} |")
-    if len(rows) == 2:
-        ratio = rows[1][1]["images_per_second"] / rows[0][1]["images_per_second"]
-        lines += ["", f"{rows[1][0]} trains {ratio:.2f}x as many images per second as "
-                      f"{rows[0][0]} (same process, one after the other)."]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(text)
-    print(f"Wrote {args.out}")
+        for name in models:
+            ckpt = os.path.join(args.ckpt_root or tmp, f"{args.tag}-{name}")
+            records.add(f"{args.tag}/{name}", run(name, settings, datasets, ckpt))
+            datasets = data.load_mnist(args.data_dir, seed=args.seed)   # fresh batch order
+    print(table(records.data))
 
 
 if __name__ == "__main__":

@@ -105,17 +105,23 @@ def locate(data_dir=None, cache_dir=None, base_url=DEFAULT_BASE_URL, hashes=FILE
 def _fetch(name, cache_dir, base_url, expected):
     """Make ``cache_dir/name.gz`` an intact copy, downloading it if absent or damaged."""
     path = os.path.join(cache_dir, name + ".gz")
+    damaged = False
     if os.path.exists(path):
         if _intact(path, expected):
             return
         os.remove(path)  # left by an interrupted download, or damaged since
+        damaged = True
+        print(f"The cached {path} was damaged (checksum mismatch) and was deleted; "
+              "downloading it again.")
     url = base_url + name + ".gz"
     try:
         tf.keras.utils.get_file(name + ".gz", origin=url, cache_dir=cache_dir, cache_subdir="")
     except Exception as e:
         # Keras re-raises URL errors as a bare Exception; the original holds the reason.
         reason = getattr(e.__context__, "reason", e)
-        raise DataError(f"no MNIST files found, could not download from {url} ({reason}); "
+        found = (f"the cached {path} was damaged and was deleted" if damaged
+                 else f"no MNIST file {name} found in {cache_dir}")
+        raise DataError(f"{found}; could not download it from {url} ({reason}); "
                         f"{_HOW_TO_GET}.") from e
     if not _intact(path, expected):
         os.remove(path)

@@ -76,7 +76,8 @@ E_TRUNCATE = 4.0             # the Gaussian kernel reaches E_TRUNCATE * E_SIGMA 
 CLUTTER_PIECES = 6
 CLUTTER_PIECE_SIZE = 6
 
-FIXED_TEST_SEED = 1506       # the seed of the fixed distorted test sets
+FIXED_TEST_SEED = 1506       # the default seed of fixed_test_set
+VALIDATION_SEED, TEST_SEED = 1, 2   # the seeds of the validation and test sets trained with
 CHUNK = 1000                 # images per session run, to bound memory (random draws are
                              # made per chunk, so changing it changes the fixed test sets)
 
@@ -374,3 +375,26 @@ def fixed_test_set(images, kind, seed=FIXED_TEST_SEED):
     """
     with Distorter(kind, seed=seed) as distorter:
         return distorter(images)
+
+
+def eval_images(dataset, kind, seed):
+    """A DataSet's images as a model of ``kind`` is tested on: fixed distortions."""
+    if kind == "none":
+        return dataset.images
+    return fixed_test_set(dataset.images, kind, seed=seed)
+
+
+def training_inputs(datasets, kind, seed=0):
+    """The data arguments of ``training.fit`` for MNIST distorted by ``kind``.
+
+    Training batches get fresh distortions (a Distorter seeded by ``seed`` and the
+    step a run starts from, so a resumed run draws new ones); the validation and test
+    sets are distorted once, with fixed seeds, so numbers compare between runs.
+    """
+    def make_augment(step):
+        return Distorter(kind, seed=seed * 1000003 + step)
+    return {"train_set": datasets.train,
+            "validation": (eval_images(datasets.validation, kind, VALIDATION_SEED),
+                           datasets.validation.labels),
+            "test": (eval_images(datasets.test, kind, TEST_SEED), datasets.test.labels),
+            "make_augment": None if kind == "none" else make_augment}

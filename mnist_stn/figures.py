@@ -1,4 +1,6 @@
 """The tutorials' picture: original digits (or letters) on top, the STN's output below."""
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on servers and CI
@@ -11,12 +13,22 @@ BOX_COLOR = "#1f9bff"
 CORRECT_COLOR = "black"
 
 
-def save_grid(path, originals, rectified, predictions, labels=None, per_row=10,
-              title=None, boxes=None):
-    """Write a PNG of digit pairs: each original above its rectified version.
+MIN_WIDTH = 4.0        # inches: room for a title over even a single image
+CHARS_PER_INCH = 11    # at the title's font size, to wrap it to the figure
+
+
+def save_grid(path, originals, rectified, predictions, *args, **kwargs):
+    """Write ``grid_figure``'s picture to the PNG file ``path``."""
+    fig = grid_figure(originals, rectified, predictions, *args, **kwargs)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def grid_figure(originals, rectified, predictions, labels=None, per_row=10,
+                title=None, boxes=None, lower_label="STN"):
+    """A figure of digit pairs: each original above its rectified version.
 
     Args:
-      path: the PNG file to write.
       originals, rectified: (N, H, W), (N, H, W, 1) or RGB (N, H, W, 3) images in [0, 1].
       predictions: (N,) predicted classes (digits or letters), printed over the
         rectified images.
@@ -26,6 +38,7 @@ def save_grid(path, originals, rectified, predictions, labels=None, per_row=10,
       title: optional figure title.
       boxes: optional (N, 4, 2) pixel (x, y) corners of the region the STN sampled,
         drawn on the originals.
+      lower_label: names the lower row ("STN"; for a model without one, e.g. "CNN").
     """
     originals = _squeeze(originals)
     rectified = _squeeze(rectified)
@@ -34,8 +47,12 @@ def save_grid(path, originals, rectified, predictions, labels=None, per_row=10,
         raise ValueError("save_grid needs at least one image")
     cols = min(per_row, count)
     pairs = -(-count // cols)                  # ceiling division: rows of pairs
+    width = max(1.0 * cols, MIN_WIDTH)
+    if title:
+        title = textwrap.fill(title, int(width * CHARS_PER_INCH))
+    title_height = 0.2 * (title.count("\n") + 2) if title else 0
     fig, axes = plt.subplots(2 * pairs, cols, squeeze=False,
-                             figsize=(1.0 * cols, 2.3 * pairs + (0.4 if title else 0)))
+                             figsize=(width, 2.3 * pairs + title_height))
     for ax in axes.flat:
         ax.axis("off")
     for i in range(count):
@@ -60,13 +77,12 @@ def save_grid(path, originals, rectified, predictions, labels=None, per_row=10,
                 spine.set_linewidth(2)
     axes[0, 0].text(-0.15, 0.5, "input", transform=axes[0, 0].transAxes,
                     rotation=90, va="center", ha="right", fontsize=8)
-    axes[1, 0].text(-0.15, 0.5, "STN", transform=axes[1, 0].transAxes,
+    axes[1, 0].text(-0.15, 0.5, lower_label, transform=axes[1, 0].transAxes,
                     rotation=90, va="center", ha="right", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout(pad=0.3)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def _squeeze(images):

@@ -20,6 +20,8 @@ INK_LEVEL = 0.5         # of the ink's peak: the bounding box is that of clear i
 # Measured on real MNIST: the centre of mass averages pixel index (14.00, 14.01), not 13.5.
 CENTRE_INDEX = IMAGE_SIZE / 2
 RGB_TO_GRAY = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, like TF
+# How the files TF decodes begin: PNG, JPEG, GIF (two versions), BMP (WebP: bytes 8-11)
+_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
 
 
 class ImageError(Exception):
@@ -56,6 +58,10 @@ def load_color(path):
     except OSError as err:
         raise ImageError(
             f"Cannot read image file '{path}': {err.strerror or err}.") from None
+    if not data.startswith(_SIGNATURES) and data[8:12] != b"WEBP":
+        # said here, before TF's decoder would log its own warning on the console
+        raise ImageError(f"'{path}' is not a PNG, JPEG, GIF or BMP image "
+                         "that TensorFlow can decode.")
     with tf.Graph().as_default(), tf.Session() as sess:
         # channels=0 keeps the file's own channels, so alpha survives; float32 scales
         # 8- and 16-bit files alike to [0, 1]; a GIF gives its first frame.
@@ -144,18 +150,6 @@ def to_mnist(gray, source="the image"):
 def prepare(path):
     """Load a digit photo or scan and make it an MNIST-style (28, 28) float32 input."""
     return to_mnist(load_image(path), source=f"'{path}'")
-
-
-def prepare_rgb(path, size):
-    """Load any colour image and resize it to (size, size, 3) float32 in [0, 1].
-
-    For the captcha letters' model, which reads whole 60x60 RGB pictures: area
-    averaging, as the second tutorial's ``cv2.resize(..., INTER_AREA)``.
-    """
-    image = load_color(path)
-    with tf.Graph().as_default(), tf.Session() as sess:
-        resized = sess.run(tf.image.resize(image, [size, size], method="area"))
-    return np.clip(resized, 0.0, 1.0).astype(np.float32)
 
 
 def _border(image):

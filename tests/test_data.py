@@ -9,7 +9,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from conftest import FAKE_SIZES, MNIST_NAMES, STANDIN_SIZES, idx_bytes, make_digits, \
+from helpers import FAKE_SIZES, MNIST_NAMES, STANDIN_SIZES, idx_bytes, make_digits, \
     write_file, write_idx, write_mnist
 from mnist_stn import data
 from mnist_stn.constants import IMAGE_PIXELS, IMAGE_SIZE, NUM_CLASSES, VALIDATION_SIZE
@@ -295,6 +295,23 @@ def test_unreachable_mirror_says_what_to_do(tmp_path, down_url):
     with pytest.raises(data.DataError) as error:
         data.load_mnist(cache_dir=cache, base_url=down_url)
     message = str(error.value)
-    assert message.startswith(f"no MNIST files found, could not download from {down_url}")
+    assert message.startswith(f"no MNIST file train-images-idx3-ubyte found in {cache}; "
+                              f"could not download it from {down_url}")
     assert "--data-dir" in message and data.DATA_DIR_ENV in message
     assert list(cache.iterdir()) == []
+
+
+def test_damaged_cache_file_is_named_when_it_cannot_be_replaced(tmp_path, serve, down_url,
+                                                               fake_mnist_dir, capsys):
+    # deleting a damaged cached file is said at once, and the error then names it
+    # instead of claiming that no files were found
+    hashes, cache = hashes_for(fake_mnist_dir), tmp_path / "cache"
+    data.locate(cache_dir=cache, base_url=serve(fake_mnist_dir), hashes=hashes)
+    cached = cache / "train-images-idx3-ubyte.gz"
+    cached.write_bytes(cached.read_bytes()[:50])
+    capsys.readouterr()
+    with pytest.raises(data.DataError) as error:
+        data.locate(cache_dir=cache, base_url=down_url, hashes=hashes)
+    assert str(error.value).startswith(f"the cached {cached} was damaged and was deleted; "
+                                       "could not download it")
+    assert f"The cached {cached} was damaged" in capsys.readouterr().out

@@ -1,20 +1,27 @@
 """Training and predicting on distorted digits, and the rotation the benchmark reports."""
+import re
+
 import numpy as np
 
 import predict
 import train
-from benchmarks.distorted import residual_rotation
-from mnist_stn import data, distort
+from mnist_stn import data, distort, geometry
 from mnist_stn.compat import tf
 
 
 def test_distorted_training_and_prediction(fake_mnist_dir, tmp_path, capsys):
     ckpt = tmp_path / "stn-RTS"
-    args = train.parse_args(["--data-dir", str(fake_mnist_dir), "--ckpt-dir", str(ckpt),
-                             "--steps", "5", "--batch-size", "10", "--distortion", "RTS"])
+    config, _ = train.parse_args(["--ckpt-dir", str(ckpt), "--steps", "5", "--batch-size",
+                                  "10", "--distortion", "RTS"])
     datasets = data.load_mnist(str(fake_mnist_dir), validation_size=50)
-    metrics = train.train(args, datasets)
-    assert metrics["distortion"] == "RTS" and 0 <= metrics["test_accuracy"] <= 1
+    metrics = train.train(config, datasets)
+    assert metrics["distortion"] == "RTS" and metrics["image_size"] == 42
+    assert metrics["loc_head"] == "identity"          # the default with --distortion
+    # The test accuracy is that of the fixed RTS test set, not of the clean digits:
+    # evaluate the checkpoint on both and compare.
+    restored = predict.restore(str(ckpt))
+    rts = distort.fixed_test_set(datasets.test.images, "RTS", seed=distort.TEST_SEED)
+    assert restored.evaluate(rts, datasets.test.labels)["accuracy"] == metrics["test_accuracy"]
     # TensorBoard shows each 42x42 input beside its 28x28 rectified digit (padded)
     events = next(ckpt.glob("events.out.tfevents*"))
     images = [value.image for event in tf.train.summary_iterator(str(events))
@@ -24,7 +31,12 @@ def test_distorted_training_and_prediction(fake_mnist_dir, tmp_path, capsys):
     out = tmp_path / "out"
     assert predict.main(["--ckpt-dir", str(ckpt), "--data-dir", str(fake_mnist_dir),
                          "--out-dir", str(out)]) == 0
-    assert "tested on distortion 'RTS'" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "tested on distortion 'RTS'" in printed
+    shown, _, total = re.search(r"Test accuracy: ([\d.]+)% \((\d+)/(\d+), STN",
+                                      printed).groups()
+    assert int(total) == 100     # the whole generated test set, distorted as in training
+    assert shown == f"{100 * metrics['test_accuracy']:.2f}"
     assert (out / predict.GRID_FILE).stat().st_size > 1000
 
     # the model reads 42x42 canvases: a 60x60 test set or a user's 28x28 digit won't do
@@ -34,8 +46,9 @@ def test_distorted_training_and_prediction(fake_mnist_dir, tmp_path, capsys):
 
 
 def test_default_checkpoint_dirs_follow_the_model_flags():
-    assert train.parse_args([]).ckpt_dir == "checkpoints/stn"
-    assert train.parse_args(["--no-stn", "--distortion", "RTS"]).ckpt_dir == "checkpoints/cnn-RTS"
+    assert train.parse_args([])[0].ckpt_dir == "checkpoints/stn"
+    assert train.parse_args(["--no-stn", "--distortion", "RTS"])[0].ckpt_dir == \
+        "checkpoints/cnn-RTS"
     assert predict.parse_args(["--distortion", "R"]).ckpt_dir == "checkpoints/stn-R"
 
 
@@ -46,9 +59,9 @@ def test_residual_rotation_of_a_perfect_and_of_a_lazy_stn():
     # An STN that undoes the rotation exactly: theta's linear part is M's inverse.
     perfect = np.concatenate([np.linalg.inv(matrices[:, :, :2]),
                               np.zeros((200, 2, 1))], axis=2).reshape(-1, 6)
-    np.testing.assert_allclose(residual_rotation(matrices, perfect), 0, atol=1e-9)
+    np.testing.assert_allclose(geometry.residual_rotation(matrices, perfect), 0, atol=1e-9)
     # An STN that does nothing leaves the applied rotation, up to the sign convention.
     lazy = np.tile([1.0, 0, 0, 0, 1.0, 0], (200, 1))
-    left = residual_rotation(matrices, lazy)
+    left = geometry.residual_rotation(matrices, lazy)
     np.testing.assert_allclose(np.abs(left), np.abs(params["angle"]), atol=1e-9)
     assert np.degrees(left).std() > 40

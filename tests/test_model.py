@@ -27,7 +27,6 @@ def count(variables):
 
 
 def test_parameter_counts():
-    assert LOC_NET_PARAMS == 52326 and CLASSIFIER_PARAMS == 3274634
     with tf.Graph().as_default():
         build(use_stn=True)
         loc = [v for v in tf.trainable_variables() if v.name.startswith("loc_layer_")]
@@ -117,3 +116,32 @@ def test_identity_loc_head_starts_every_image_at_the_identity():
         sess.run(tf.global_variables_initializer())
         got = sess.run(theta, {images: batch})
     assert np.abs(got - np.tanh([1, 0, 0, 0, 1, 0])).max() > 0.01
+
+
+def test_build_graph_feeds_train_and_predict():
+    # the nodes both scripts use: loss and accuracy against NumPy on fixed logits
+    with tf.Graph().as_default(), tf.Session() as sess:
+        g = model.build_graph({"stn": True, "image_size": 28, "loc_head": "tutorial"})
+        assert g["input_shape"] == (28, 28, 1) and g["theta"] is not None
+        sess.run(tf.global_variables_initializer())
+        batch = np.random.RandomState(3).rand(4, IMAGE_PIXELS).astype(np.float32)
+        labels = np.array([0, 1, 2, 3])
+        logits, loss, acc, correct = sess.run(
+            [g["logits"], g["loss"], g["accuracy"], g["num_correct"]],
+            {g["images"]: batch, g["labels"]: labels})
+    shifted = logits - logits.max(1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    np.testing.assert_allclose(loss, -log_softmax[np.arange(4), labels].mean(), rtol=1e-5)
+    hits = (logits.argmax(1) == labels).sum()
+    assert correct == hits and acc == hits / 4
+    with tf.Graph().as_default():
+        g = model.build_graph({"stn": False, "image_size": 42, "loc_head": "tutorial"})
+        assert g["theta"] is None and g["rectified"].shape.as_list() == [None, 42, 42, 1]
+
+
+def test_describe_names_model_and_distortion():
+    assert model.describe({"stn": True, "loc_head": "tutorial", "distortion": "none"}) == "STN"
+    assert model.describe({"stn": False, "loc_head": "identity", "distortion": "RTS"}) == \
+        "CNN on RTS"
+    assert model.describe({"stn": True, "loc_head": "identity", "distortion": "R"}) == \
+        "STN (identity loc head) on R"

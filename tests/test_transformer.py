@@ -192,3 +192,25 @@ def test_gradients_match_finite_differences(rng):
     assert np.abs(g_theta).max() > 1e-3  # the check below means something
     np.testing.assert_allclose(g_theta, fd_theta, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(g_img, fd_img, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_theta_reads_zero(rng, bad):
+    # a NaN or infinite theta (a diverged loc net) must not crash the gather: the
+    # points it makes read 0, and a finite theta beside it in the batch is unaffected
+    images = rng.rand(2, 6, 5, 1)
+    thetas = np.array([[bad, 0, 0, 0, 1, 0], IDENTITY])
+    out = run_stn(images, thetas)
+    np.testing.assert_array_equal(out[0], 0)
+    np.testing.assert_allclose(out[1], images[1], atol=1e-6)
+
+
+def test_transformer_imports_nothing_of_this_repo():
+    # it can be copied out alone: TensorFlow is its only import
+    import ast
+    tree = ast.parse(open(transformer.__file__).read())
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom)}
+    assert imported == {"tensorflow"}

@@ -14,23 +14,29 @@ import operator
 import os
 import random
 import re
+import string
 import time
 
 import numpy as np
 from PIL import Image
 
-from mnist_stn import data
-from mnist_stn.constants import CAPTCHA_CHANNELS, CAPTCHA_SIZE, LETTERS, NUM_LETTERS
+from mnist_stn import data, images as image_files
+from mnist_stn.compat import tf
 
-CAPTCHA_COUNT = 10000                 # the tutorial's set ...
-CAPTCHA_SPLIT = (8000, 1000, 1000)    # ... cut in index order into train, validation, test
+SIZE = 60                             # the letters are drawn on 60x60 ...
+CHANNELS = 3                          # ... in RGB
+LETTERS = string.ascii_uppercase      # class k is the letter LETTERS[k]
+NUM_LETTERS = len(LETTERS)
+
+COUNT = 10000                 # the tutorial's set ...
+SPLIT = (8000, 1000, 1000)    # ... cut in index order into train, validation, test
 GENERATION_SEED = 0
 MANIFEST = "manifest.json"
 WRITING = "incomplete"                # present only while write_set fills a directory
 PROGRESS_EVERY = 2000                 # images between progress lines (10,000 take ~6 s)
 
 _NAME = re.compile(r"(0|[1-9][0-9]*)_([A-Z])\.png")
-_SHAPE = (CAPTCHA_SIZE, CAPTCHA_SIZE, CAPTCHA_CHANNELS)
+_SHAPE = (SIZE, SIZE, CHANNELS)
 
 
 class _SeededSecrets(random.Random):
@@ -83,7 +89,7 @@ def generate(count, seed, progress=None):
     except ImportError as e:
         raise data.DataError("the captcha letters are generated with the captcha package; "
                              "pip install captcha==0.7.1.") from e
-    drawer = captcha.image.ImageCaptcha(width=CAPTCHA_SIZE, height=CAPTCHA_SIZE)
+    drawer = captcha.image.ImageCaptcha(width=SIZE, height=SIZE)
     rng = _SeededSecrets(seed)
     images = np.empty((count,) + _SHAPE, np.uint8)
     labels = np.empty(count, np.int64)
@@ -203,10 +209,10 @@ def read_set(directory):
         try:
             with Image.open(path) as image:
                 image.load()
-                if image.mode != "RGB" or image.size != (CAPTCHA_SIZE, CAPTCHA_SIZE):
+                if image.mode != "RGB" or image.size != (SIZE, SIZE):
                     raise data.DataError(
                         f"{path} is a {image.size[0]}x{image.size[1]} {image.mode} image, not "
-                        f"{CAPTCHA_SIZE}x{CAPTCHA_SIZE} RGB; {redo}.")
+                        f"{SIZE}x{SIZE} RGB; {redo}.")
                 images[index] = np.asarray(image)
         except (OSError, SyntaxError, ValueError) as e:  # Pillow's ways of saying "corrupt"
             raise data.DataError(f"cannot read {path} ({e}); {redo}.") from e
@@ -215,10 +221,10 @@ def read_set(directory):
 
 def default_dir(seed=GENERATION_SEED):
     """Where the letters of ``seed`` are kept when no directory is named."""
-    return os.path.join(data.default_cache_dir(), f"captcha-{seed}")
+    return os.path.join(data.default_cache_dir(), f"letters-{seed}")
 
 
-def load_captcha(data_dir=None, seed=GENERATION_SEED, count=CAPTCHA_COUNT, split=CAPTCHA_SPLIT,
+def load_letters(data_dir=None, seed=GENERATION_SEED, count=COUNT, split=SPLIT,
                  shuffle_seed=None, progress=print):
     """Train, validation and test DataSets of captcha letters, generated on first use.
 
@@ -255,3 +261,12 @@ def load_captcha(data_dir=None, seed=GENERATION_SEED, count=CAPTCHA_COUNT, split
         validation=data.DataSet(images[train_end:validation_end],
                                 labels[train_end:validation_end], seed=shuffle_seed),
         test=data.DataSet(images[validation_end:], labels[validation_end:], seed=shuffle_seed))
+
+
+def prepare(path):
+    """Load any colour image and resize it to (60, 60, 3) float32 in [0, 1], as the
+    letters are: area averaging, as the tutorial's ``cv2.resize(..., INTER_AREA)``."""
+    image = image_files.load_color(path)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        resized = sess.run(tf.image.resize(image, [SIZE, SIZE], method="area"))
+    return np.clip(resized, 0.0, 1.0).astype(np.float32)

@@ -1,18 +1,18 @@
-"""The second tutorial's captcha model: batch norm, AMSGrad, the graph, a short run."""
+"""The second tutorial's letters model: batch norm, AMSGrad, the graph, a short run."""
 import json
+import re
 
 import numpy as np
 import pytest
 
-import model
-import predict
-import train
-from mnist_stn import captcha_data, images
+from letters import data as letters_data
+from letters import model, predict, train
+from letters.data import LETTERS, NUM_LETTERS, SIZE
+from letters.optimizers import AMSGradOptimizer
+from mnist_stn import checkpoints, images
 from mnist_stn.compat import tf
-from mnist_stn.constants import CAPTCHA_SIZE, LETTERS, NUM_LETTERS
-from mnist_stn.optimizers import AMSGradOptimizer
 
-PIXELS = CAPTCHA_SIZE * CAPTCHA_SIZE * 3
+PIXELS = SIZE * SIZE * 3
 
 
 def count(variables):
@@ -28,8 +28,8 @@ def seed_cnn_params(channels_in):
 def build(use_stn=True, width=1.0, bn="after-relu", pixel_range="0,1"):
     inputs = tf.placeholder(tf.float32, [None, PIXELS])
     training = tf.placeholder_with_default(False, [])
-    logits, rectified = model.captcha_forward(inputs, training, 1.0, 1.0, use_stn=use_stn,
-                                              width=width, bn=bn, pixel_range=pixel_range)
+    logits, rectified = model.forward(inputs, training, 1.0, 1.0, use_stn=use_stn,
+                                      width=width, bn=bn, pixel_range=pixel_range)
     return inputs, training, logits, rectified
 
 
@@ -102,17 +102,24 @@ def test_batch_norm_against_numpy():
                                    rtol=1e-4, atol=1e-5)
 
 
-def test_bn_before_relu_is_another_graph():
+def test_conv_block_against_numpy_in_both_orders():
+    # conv + ReLU -> BN (the tutorial) and conv -> BN -> ReLU, checked against NumPy
+    # with batch statistics, on a 1x1 conv so the reference is a matrix product
     rng = np.random.RandomState(2)
-    batch = rng.rand(4, PIXELS).astype(np.float32)
-    outputs = []
-    for bn in model.BN_PLACES:
+    x = rng.randn(3, 4, 4, 2).astype(np.float32)
+    for bn, order in (("after-relu", "relu-bn"), ("before-relu", "bn-relu")):
         with tf.Graph().as_default(), tf.Session() as sess:
-            tf.set_random_seed(0)
-            inputs, training, logits, _ = build(use_stn=False, width=0.125, bn=bn)
+            inputs = tf.placeholder(tf.float32, x.shape)
+            out = model.conv_block(inputs, 3, 1, 1, tf.constant(True), 1.0, bn=bn)
             sess.run(tf.global_variables_initializer())
-            outputs.append(sess.run(logits, {inputs: batch, training: True}))
-    assert not np.allclose(outputs[0], outputs[1])
+            w = sess.run([v for v in tf.global_variables() if "weights" in v.name][0])
+            got = sess.run(out, {inputs: x})
+        z = x @ w[0, 0]                                     # (3, 4, 4, 3), zero bias
+
+        def norm(a):
+            return (a - a.mean((0, 1, 2))) / np.sqrt(a.var((0, 1, 2)) + model.BN_EPSILON)
+        expected = norm(np.maximum(z, 0)) if order == "relu-bn" else np.maximum(norm(z), 0)
+        np.testing.assert_allclose(got, expected, atol=1e-4, err_msg=bn)
 
 
 def amsgrad_reference(x, grad, steps, lr, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -149,80 +156,83 @@ def test_amsgrad_matches_numpy_and_differs_from_adam():
     assert np.abs(paths["adam"] - reference).max() > 1e-2
 
 
-# -- train.py and predict.py with --dataset captcha, tiny settings ---------------------
+# -- letters.train and letters.predict, tiny settings ----------------------------------
 
 @pytest.fixture(scope="module")
 def letters(tmp_path_factory):
     directory = tmp_path_factory.mktemp("letters")
-    datasets = captcha_data.load_captcha(str(directory), count=400, split=(320, 40, 40),
+    datasets = letters_data.load_letters(str(directory), count=400, split=(320, 40, 40),
                                          progress=lambda *a: None)
     return directory, datasets
 
 
-def captcha_args(ckpt, *extra):
-    return train.parse_args(["--dataset", "captcha", "--ckpt-dir", str(ckpt),
-                             "--width", "0.125", "--log-every", "10", "--eval-every", "40",
-                             *extra])
+def letters_config(ckpt, *extra):
+    config, optimizer, _ = train.parse_args(["--ckpt-dir", str(ckpt), "--width", "0.125",
+                                             "--log-every", "10", "--eval-every", "40",
+                                             *extra])
+    return config, optimizer
 
 
 @pytest.fixture(scope="module")
-def trained_captcha(tmp_path_factory, letters):
-    ckpt = tmp_path_factory.mktemp("captcha-stn")
-    metrics = train.train(captcha_args(ckpt, "--steps", "150", "--learning-rate", "3e-3"),
-                          datasets=letters[1])
-    return ckpt, metrics
+def trained_letters(tmp_path_factory, letters):
+    ckpt = tmp_path_factory.mktemp("letters-stn")
+    config, optimizer = letters_config(ckpt, "--steps", "150", "--learning-rate", "3e-3")
+    return ckpt, train.train(config, optimizer, letters[1])
 
 
-def test_captcha_training_loss_falls(trained_captcha):
-    ckpt, metrics = trained_captcha
+def test_letters_training_loss_falls(trained_letters):
+    ckpt, metrics = trained_letters
     losses = [loss for _, loss in metrics["losses"]]
     assert len(losses) == 15
     # from chance, ln 26 = 3.26, down by more than 0.3 (about 0.6 when measured)
     assert np.mean(losses[:3]) > 3.0
     assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.3
-    assert json.loads((ckpt / train.CONFIG_FILE).read_text()) == {
-        "dataset": "captcha", "stn": True, "width": 0.125, "bn": "after-relu",
-        "pixel_range": "0,1"}
-    assert metrics["batch_size"] == 32 and metrics["optimizer"] == "adam"
+    assert json.loads((ckpt / checkpoints.CONFIG_FILE).read_text()) == {
+        "stn": True, "width": 0.125, "bn": "after-relu", "pixel_range": "0,1"}
+    assert metrics["batch_size"] == 32 and metrics["optimizer"] == "AdamOptimizer"
 
 
-def test_captcha_predict_agrees_with_training(trained_captcha, letters, tmp_path, capsys):
-    ckpt, metrics = trained_captcha
-    predictor = predict.Predictor(str(ckpt))
+def test_letters_predict_agrees_with_training(trained_letters, letters, tmp_path, capsys):
+    ckpt, metrics = trained_letters
     test = letters[1].test
-    accuracy = predict.evaluate_test_set(predictor, test, "none", str(tmp_path), 12)
-    assert accuracy == pytest.approx(metrics["test_accuracy"])
+    restored = predict.restore(str(ckpt))
+    result = restored.evaluate(test.images, test.labels)
+    assert result["accuracy"] == pytest.approx(metrics["test_accuracy"])
+    predict.report(result, test.labels, restored)
     out = capsys.readouterr().out
-    assert "letter A:" in out or "letter B:" in out
+    # one line per letter present in the test set, with its count
+    lines = re.findall(r"  letter ([A-Z]): [\d.]+% \((\d+)/(\d+)\)", out)
+    assert [letter for letter, _, _ in lines] == sorted({LETTERS[k] for k in test.labels})
+    assert sum(int(total) for _, _, total in lines) == len(test.labels)
+    assert sum(int(right) for _, right, _ in lines) == result["correct"].sum()
+    predict.draw_grids(result, test.images, test.labels, restored, str(tmp_path), 12)
     assert (tmp_path / predict.GRID_FILE).exists()
+    capsys.readouterr()
     # a test letter saved as a PNG file classifies as the array does
     path = tmp_path / "letter.png"
-    images.save_png(str(path), test.images[0].reshape(CAPTCHA_SIZE, CAPTCHA_SIZE, 3))
-    probs, rectified, _ = predictor.run(test.images[:1])
-    assert rectified.shape == (1, CAPTCHA_SIZE, CAPTCHA_SIZE, 3)
-    predictions, _ = predict.classify_files(predictor, [str(path)], str(tmp_path))
-    assert LETTERS[predictions[0]] == LETTERS[probs[0].argmax()]
-    assert (tmp_path / predict.USER_GRID_FILE["captcha"]).exists()
+    images.save_png(str(path), test.images[0].reshape(SIZE, SIZE, 3))
+    out = restored.run(test.images[:1])
+    assert out["rectified"].shape == (1, SIZE, SIZE, 3)
+    assert predict.main([str(path), "--ckpt-dir", str(ckpt), "--out-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith(
+        f"{path}: {LETTERS[out['probabilities'][0].argmax()]} (")
+    assert (tmp_path / predict.USER_GRID_FILE).exists()
 
 
-@pytest.mark.parametrize("flags", [["--dataset", "captcha", "--distortion", "RTS"],
-                                   ["--dataset", "captcha", "--loc-head", "identity"],
-                                   ["--width", "0.5"], ["--bn", "before-relu"],
-                                   ["--signed-pixels"],
-                                   ["--dataset", "captcha", "--width", "0"]])
-def test_flags_of_the_other_dataset_are_refused(flags, capsys):
+@pytest.mark.parametrize("flags", [["--width", "0"], ["--learning-rate", "nan"],
+                                   ["--learning-rate", "-1"], ["--batch-size", "9000"],
+                                   ["--distortion", "RTS"], ["--dataset", "captcha"]])
+def test_bad_flags_are_refused(flags, capsys):
     with pytest.raises(SystemExit):
         train.parse_args(flags)
     assert "error:" in capsys.readouterr().err
 
 
-def test_captcha_defaults_are_the_seed():
-    args = train.parse_args(["--dataset", "captcha"])
-    assert (args.batch_size, args.learning_rate, args.lr_schedule, args.optimizer,
-            args.keep_prob, args.loc_keep_prob, args.width, args.bn, args.pixel_range) == \
-        (32, 1e-3, "constant", "adam", 0.8, 0.8, 1.0, "after-relu", "0,1")
-    assert args.ckpt_dir.endswith("captcha-stn")
-    assert train.parse_args(["--dataset", "captcha", "--signed-pixels"]).pixel_range == "-1,1"
-    mnist = train.parse_args([])
-    assert (mnist.batch_size, mnist.learning_rate, mnist.loc_head) == (50, 3e-4, "tutorial")
-    assert train.parse_args(["--distortion", "RTS"]).loc_head == "identity"
+def test_letters_defaults_are_the_tutorial():
+    config, optimizer, _ = train.parse_args([])
+    assert (config.batch_size, config.learning_rate, config.lr_schedule, optimizer,
+            config.keep_prob, config.loc_keep_prob) == (32, 1e-3, "constant", "adam", 0.8, 0.8)
+    assert config.model == {"stn": True, "width": 1.0, "bn": "after-relu",
+                            "pixel_range": "0,1"}
+    assert config.ckpt_dir == "checkpoints/letters/stn"
+    assert train.parse_args(["--signed-pixels"])[0].model["pixel_range"] == "-1,1"

@@ -1,8 +1,8 @@
 """Benchmark: the second tutorial's STN-CNN on captcha letters, its claims and ablations.
 
-    python benchmarks/captcha_letters.py                     # speed, main comparison, ablations
-    python benchmarks/captcha_letters.py --parts speed       # only the images/s of each model
-    python benchmarks/captcha_letters.py --parts main,bnstats --ckpt-root ckpts
+    python -m benchmarks.letters                     # speed, main comparison, ablations
+    python -m benchmarks.letters --parts speed       # only the images/s of each model
+    python -m benchmarks.letters --parts main,bnstats --ckpt-root ckpts
 
 speed: training images/s of the STN-CNN and the plain CNN at full width and at the
 ablations' width, timed in this one process (so comparable as ratios), to choose the
@@ -17,36 +17,37 @@ Each run is recorded in --results (JSON) and the tables in --table are rebuilt f
 all recorded runs.
 """
 import argparse
-import json
+import dataclasses
 import os
 import re
-import shutil
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import predict  # noqa: E402
-import train  # noqa: E402
-from benchmarks.mnist import machine  # noqa: E402
-from mnist_stn import captcha_data, optimizers  # noqa: E402
-from mnist_stn.compat import tf  # noqa: E402
+from benchmarks import common
+from letters import data as letters_data
+from letters import model, optimizers
+from mnist_stn import checkpoints, figures, geometry, training
+from mnist_stn.compat import tf
 
 # The tutorial's results (400 epochs, Adam): best test accuracy with and without the STN.
 SEED_ACCURACY = {"STN-CNN": 99.4, "CNN": 98.5}
-# name, train.py flags, what the tutorial reported for it
+# The tutorial's model and training (letters.train's defaults).
+TUTORIAL_MODEL = {"stn": True, "width": 1.0, "bn": "after-relu", "pixel_range": "0,1"}
+TUTORIAL = training.TrainConfig(model=TUTORIAL_MODEL, ckpt_dir="", steps=2500, batch_size=32,
+                                learning_rate=1e-3, lr_schedule="constant", keep_prob=0.8,
+                                loc_keep_prob=0.8)
+# name, what changes (model settings, then training settings), what the tutorial reported
 ABLATIONS = [
-    ("as the tutorial: BN after ReLU, pixels in [0, 1], Adam", [], ""),
-    ("BN before ReLU", ["--bn", "before-relu"],
+    ("as the tutorial: BN after ReLU, pixels in [0, 1], Adam", {}, {}, ""),
+    ("BN before ReLU", {"bn": "before-relu"}, {},
      "BN after ReLU better: accuracy 0.474 before vs 0.499 after"),
-    ("pixels in [-1, 1]", ["--signed-pixels"],
+    ("pixels in [-1, 1]", {"pixel_range": "-1,1"}, {},
      "[-1, 1] converges more slowly, higher validation loss"),
-    ("AMSGrad", ["--optimizer", "amsgrad"],
+    ("AMSGrad", {}, {"optimizer": "amsgrad"},
      "validation loss 0.7458 (AMSGrad) vs 0.9148 (Adam)"),
-    ("SGD, lr 0.02", ["--optimizer", "sgd", "--learning-rate", "0.02"],
+    ("SGD, lr 0.02", {}, {"optimizer": "sgd", "learning_rate": 0.02},
      "validation loss 41.5: SGD is picky about its learning rate"),
 ]
 
@@ -54,11 +55,10 @@ ABLATIONS = [
 def images_per_second(config, batch_size, steps=10, warmup=3):
     """Training images/s of one model, timed over ``steps`` after ``warmup`` steps."""
     rng = np.random.RandomState(0)
-    size, channels = train.input_shape(config)
-    batch = rng.rand(batch_size, size * size * channels).astype(np.float32)
-    labels = rng.randint(0, 26, batch_size)
+    batch = rng.rand(batch_size, letters_data.SIZE ** 2 * letters_data.CHANNELS)
+    labels = rng.randint(0, letters_data.NUM_LETTERS, batch_size)
     with tf.Graph().as_default(), tf.Session() as sess:
-        g = train.build_graph(config)
+        g = model.build_graph(config)
         with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
             step = optimizers.make_optimizer("adam", 1e-3).minimize(g["loss"])
         sess.run(tf.global_variables_initializer())
@@ -71,9 +71,9 @@ def images_per_second(config, batch_size, steps=10, warmup=3):
         return steps * batch_size / (time.time() - start)
 
 
-def validation_loss(predictor, dataset):
+def validation_loss(restored, dataset):
     """Mean cross entropy of a restored model on a whole DataSet (no dropout)."""
-    probs, _, _ = predictor.run(dataset.images)
+    probs = restored.run(dataset.images, names=("probabilities",))["probabilities"]
     picked = probs[np.arange(len(probs)), dataset.labels]
     return float(-np.log(np.maximum(picked, 1e-12)).mean())
 
@@ -83,34 +83,36 @@ def ckpt_dir(root, name):
     return os.path.join(root, re.sub(r"[^A-Za-z0-9.-]+", "_", name).strip("_"))
 
 
-def run(name, flags, args, datasets, root):
-    """Train one model; returns its record (and keeps its checkpoint under root)."""
-    ckpt = ckpt_dir(root, name)
-    train_args = train.parse_args(["--dataset", "captcha", "--ckpt-dir", ckpt,
-                                   "--seed", str(args.seed), *flags])
+def run(name, config, optimizer, datasets):
+    """Train one model; returns its restored checkpoint and its record."""
     start = time.time()
-    metrics = train.train(train_args, datasets=datasets)
+    metrics = training.fit(
+        config, model.build_graph, datasets.train,
+        (datasets.validation.images, datasets.validation.labels),
+        (datasets.test.images, datasets.test.labels),
+        make_optimizer=lambda lr: optimizers.make_optimizer(optimizer, lr))
     wall = time.time() - start
-    predictor = predict.Predictor(ckpt)
-    return ckpt, predictor, {
-        "flags": " ".join(flags), "steps": metrics["steps"],
+    restored = checkpoints.Restored(config.ckpt_dir, model.build_graph)
+    return restored, {
+        "model": config.model, "optimizer": optimizer,
+        "learning_rate": config.learning_rate, "steps": metrics["steps"],
         "batch_size": metrics["batch_size"],
         "epochs": metrics["steps"] * metrics["batch_size"] / datasets.train.num_examples,
         "test_accuracy": 100 * metrics["test_accuracy"],
         "validation_accuracy": 100 * metrics["validation_accuracy"],
-        "validation_loss": validation_loss(predictor, datasets.validation),
+        "validation_loss": validation_loss(restored, datasets.validation),
         "final_train_loss": metrics["losses"][-1][1],
         "wall_minutes": wall / 60, "images_per_second": metrics["images_per_second"],
-        "machine": machine(), "date": time.strftime("%Y-%m-%d")}
+        **common.stamp()}
 
 
-def batch_statistics_accuracy(predictor, dataset, batch_size):
+def batch_statistics_accuracy(restored, dataset, batch_size):
     """Accuracy when every batch is normalised with its own statistics (no dropout)."""
-    g = predictor.g
+    g = restored.g
     correct = 0
     for start in range(0, dataset.num_examples, batch_size):
         end = start + batch_size
-        correct += predictor.sess.run(g["num_correct"], {
+        correct += restored.sess.run(g["num_correct"], {
             g["images"]: dataset.images[start:end], g["labels"]: dataset.labels[start:end],
             g["training"]: True})
     return 100 * correct / dataset.num_examples
@@ -140,14 +142,14 @@ def tables(records):
     bnstats = [(name, records[f"bnstats/{name}"]) for name in SEED_ACCURACY
                if f"bnstats/{name}" in records]
     batch_stats = {name: records.get(f"bnstats/{name}", {}).get("batch_statistics")
-                   for name, _, _ in ABLATIONS}
+                   for name, *_ in ABLATIONS}
     if bnstats:
         lines += ["| model | test accuracy, BN as trained (moving averages) | BN with the "
                   "statistics of each test batch of 32 |", "| --- | ---: | ---: |"]
         lines += [f"| {name} | {r['moving_averages']:.1f}% | {r['batch_statistics']:.1f}% |"
                   for name, r in bnstats]
         lines += ["", "The main runs' checkpoints, no dropout in either column.", ""]
-    ablations = [(name, records[f"ablation/{name}"], said) for name, _, said in ABLATIONS
+    ablations = [(name, records[f"ablation/{name}"], said) for name, _, _, said in ABLATIONS
                  if f"ablation/{name}" in records]
     if ablations:
         first = ablations[0][1]
@@ -168,10 +170,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default="speed,main,ablations",
-                        help="comma-separated: speed, main, ablations (default: %(default)s)")
+                        help="comma-separated: speed, main, ablations, bnstats "
+                             "(default: %(default)s)")
     parser.add_argument("--data-dir", default=None,
-                        help="the generated letters (default: as train.py)")
-    parser.add_argument("--steps", type=int, default=2500,
+                        help="the generated letters (default: as letters.train)")
+    parser.add_argument("--steps", type=int, default=TUTORIAL.steps,
                         help="steps of each main run, batch 32 (default: %(default)s, "
                              "10 epochs)")
     parser.add_argument("--ablation-steps", type=int, default=1000,
@@ -181,88 +184,95 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of every run (default: %(default)s)")
     parser.add_argument("--results", default=os.path.join("benchmarks", "results",
-                                                          "captcha.json"),
+                                                          "letters.json"),
                         help="JSON record of all runs (default: %(default)s)")
-    parser.add_argument("--table", default=os.path.join("benchmarks", "results",
-                                                        "captcha.md"),
+    parser.add_argument("--table", default=os.path.join("benchmarks", "results", "letters.md"),
                         help="markdown tables rebuilt from --results (default: %(default)s)")
     parser.add_argument("--ckpt-root", default=None,
                         help="keep the checkpoints of every run under this directory "
                              "(default: a temporary directory, deleted); bnstats reads "
-                             "the main runs' from here")
+                             "the runs' checkpoints from here")
     parser.add_argument("--skip-recorded", action="store_true",
                         help="ablations: skip the variants --results already has")
-    parser.add_argument("--figure", default=os.path.join("docs", "captcha.png"),
+    parser.add_argument("--figure", default=os.path.join("docs", "letters.png"),
                         help="the STN-CNN's grid of test letters (default: %(default)s)")
     args = parser.parse_args(argv)
     parts = args.parts.split(",")
     unknown = set(parts) - {"speed", "main", "ablations", "bnstats"}
     if unknown:
         parser.error(f"unknown parts {sorted(unknown)}")
+    if "bnstats" in parts and not args.ckpt_root:
+        parser.error("bnstats reads the runs' checkpoints: give --ckpt-root")
 
-    records = {}
-    if os.path.exists(args.results):
-        with open(args.results) as f:
-            records = json.load(f)
-
-    def record(key, value):
-        records[key] = value
-        print(json.dumps({key: value}, indent=2), flush=True)
-        os.makedirs(os.path.dirname(args.results) or ".", exist_ok=True)
-        train.write_json(args.results, records)
-        with open(args.table, "w") as f:
-            f.write(tables(records))
-
-    datasets = captcha_data.load_captcha(args.data_dir, shuffle_seed=args.seed)
-    batch = train.DEFAULTS["captcha"]["batch_size"]
+    records = common.Records(args.results, args.table, tables)
+    batch = TUTORIAL.batch_size
     if "speed" in parts:
         rates = {}
         for name, stn, width in (("STN-CNN, width 1", True, 1.0), ("CNN, width 1", False, 1.0),
                                  (f"STN-CNN, width {args.ablation_width:g}", True,
                                   args.ablation_width)):
-            config = {"dataset": "captcha", "stn": stn, "width": width, "bn": "after-relu",
-                      "pixel_range": "0,1"}
-            rates[name] = images_per_second(config, batch)
+            rates[name] = images_per_second({**TUTORIAL_MODEL, "stn": stn, "width": width},
+                                            batch)
             print(f"{name}: {rates[name]:.1f} images/s", flush=True)
-        record("speed", {"rates": rates, "batch_size": batch, "machine": machine(),
-                         "date": time.strftime("%Y-%m-%d")})
-    if "bnstats" in parts and not args.ckpt_root:
-        parser.error("bnstats reads the main runs' checkpoints: give --ckpt-root")
+        records.add("speed", {"rates": rates, "batch_size": batch, **common.stamp()})
+
+    def config(root, name, model_changes=None, **changes):
+        return dataclasses.replace(
+            TUTORIAL, model={**TUTORIAL_MODEL, **(model_changes or {})},
+            ckpt_dir=ckpt_dir(root, name), seed=args.seed, **changes)
+
+    def datasets():     # the same batch order for every run
+        return letters_data.load_letters(args.data_dir, shuffle_seed=args.seed)
+
     with tempfile.TemporaryDirectory() as tmp:
         root = args.ckpt_root or tmp
         if "main" in parts:
             for name in SEED_ACCURACY:
-                flags = ["--steps", str(args.steps)] + ([] if name == "STN-CNN"
-                                                        else ["--no-stn"])
-                ckpt, predictor, result = run(name, flags, args, datasets, root)
-                record(f"main/{name}", {**result, "width": 1.0})
+                restored, result = run(name, config(root, name, {"stn": name == "STN-CNN"},
+                                                    steps=args.steps), "adam", datasets())
+                records.add(f"main/{name}", {**result, "width": 1.0})
                 if name == "STN-CNN":
-                    predict.evaluate_test_set(predictor, datasets.test, "none", ckpt, 20)
-                    os.makedirs(os.path.dirname(args.figure) or ".", exist_ok=True)
-                    shutil.copy(os.path.join(ckpt, predict.GRID_FILE), args.figure)
-                    print(f"Wrote {args.figure}")
+                    draw_figure(restored, datasets().test, args.figure)
+                restored.close()
         if "ablations" in parts:
-            for name, flags, _ in ABLATIONS:
+            for name, model_changes, changes, _ in ABLATIONS:
                 if args.skip_recorded and f"ablation/{name}" in records:
                     continue
-                flags = flags + ["--steps", str(args.ablation_steps),
-                                 "--width", str(args.ablation_width)]
-                _, _, result = run(name, flags, args, datasets, root)
-                record(f"ablation/{name}", {**result, "width": args.ablation_width})
+                changes = dict(changes)
+                optimizer = changes.pop("optimizer", "adam")
+                restored, result = run(name, config(
+                    root, name, {**model_changes, "width": args.ablation_width},
+                    steps=args.ablation_steps, **changes), optimizer, datasets())
+                records.add(f"ablation/{name}", {**result, "width": args.ablation_width})
+                restored.close()
         if "bnstats" in parts:
-            names = list(SEED_ACCURACY) + [name for name, _, _ in ABLATIONS]
-            for name in names:
+            test = datasets().test
+            for name in list(SEED_ACCURACY) + [name for name, *_ in ABLATIONS]:
                 if not os.path.isdir(ckpt_dir(root, name)):
                     print(f"bnstats: no checkpoint of {name} under {root}; skipped")
                     continue
-                predictor = predict.Predictor(ckpt_dir(root, name))
-                record(f"bnstats/{name}", {
-                    "moving_averages": predict.evaluate_test_set(
-                        predictor, datasets.test, "none", tmp, 1) * 100,
-                    "batch_statistics": batch_statistics_accuracy(
-                        predictor, datasets.test, batch),
-                    "checkpoint": predictor.checkpoint, "date": time.strftime("%Y-%m-%d")})
-    print(tables(records))
+                restored = checkpoints.Restored(ckpt_dir(root, name), model.build_graph)
+                records.add(f"bnstats/{name}", {
+                    "moving_averages": 100 * restored.evaluate(test.images,
+                                                               test.labels)["accuracy"],
+                    "batch_statistics": batch_statistics_accuracy(restored, test, batch),
+                    "checkpoint": restored.checkpoint, **common.stamp()})
+                restored.close()
+    print(tables(records.data))
+
+
+def draw_figure(restored, test, path, count=20):
+    """The STN-CNN's first test letters, with the region its STN sampled."""
+    out = restored.run(test.images[:count])
+    size = letters_data.SIZE
+    names = np.array(list(letters_data.LETTERS))
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    figures.save_grid(path, test.images[:count].reshape(-1, size, size, letters_data.CHANNELS),
+                      out["rectified"], names[out["probabilities"].argmax(1)],
+                      names[test.labels[:count]],
+                      title="Test letters: input (top), the STN's output (below)",
+                      boxes=geometry.sampled_box(out["theta"], size))
+    print(f"Wrote {path}")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_stn import captcha_data, data
-from mnist_stn.captcha_data import LETTERS
+from letters import data as letters_data
+from letters.data import LETTERS
+from mnist_stn import data
 
 NAME = re.compile(r"^(\d+)_([A-Z])\.png$")
 
@@ -21,13 +22,13 @@ def quiet(*args):
 
 @pytest.fixture(scope="module")
 def letters():
-    return captcha_data.generate(200, seed=0)
+    return letters_data.generate(200, seed=0)
 
 
 def test_generate_is_reproducible_and_depends_on_the_seed():
-    images, labels = captcha_data.generate(50, seed=3)
-    again_images, again_labels = captcha_data.generate(50, seed=3)
-    other_images, _ = captcha_data.generate(50, seed=4)
+    images, labels = letters_data.generate(50, seed=3)
+    again_images, again_labels = letters_data.generate(50, seed=3)
+    other_images, _ = letters_data.generate(50, seed=4)
     np.testing.assert_array_equal(images, again_images)
     np.testing.assert_array_equal(labels, again_labels)
     assert not np.array_equal(images, other_images)
@@ -40,7 +41,7 @@ def test_secrets_is_restored_when_generation_fails(monkeypatch):
 
     monkeypatch.setattr(captcha.image.ImageCaptcha, "generate_image", broken)
     with pytest.raises(RuntimeError, match="no ink"):
-        captcha_data.generate(5, seed=0)
+        letters_data.generate(5, seed=0)
     assert captcha.image.secrets is secrets
 
 
@@ -61,32 +62,32 @@ def test_images_look_like_captchas(letters):
 
 
 def test_file_names():
-    assert captcha_data.file_name(12, 2) == "12_C.png"
-    assert captcha_data.file_name(0, 25) == "0_Z.png"
-    assert captcha_data.parse_name("9999_B.png") == (9999, 1)
+    assert letters_data.file_name(12, 2) == "12_C.png"
+    assert letters_data.file_name(0, 25) == "0_Z.png"
+    assert letters_data.parse_name("9999_B.png") == (9999, 1)
     for bad in ["12_c.png", "012_C.png", "12_CD.png", "x_C.png", "12_C.jpg", "12C.png",
                 "-1_C.png", "12_C.png.png"]:
         with pytest.raises(data.DataError, match=re.escape(bad)):
-            captcha_data.parse_name(bad)
+            letters_data.parse_name(bad)
     with pytest.raises(ValueError):
-        captcha_data.file_name(3, 26)
+        letters_data.file_name(3, 26)
 
 
 def test_write_then_read_is_exact(tmp_path, letters):
     images, labels = letters
     directory = tmp_path / "set"
-    captcha_data.write_set(str(directory), images, labels, seed=0)
-    names = [name for name in os.listdir(directory) if name != captcha_data.MANIFEST]
+    letters_data.write_set(str(directory), images, labels, seed=0)
+    names = [name for name in os.listdir(directory) if name != letters_data.MANIFEST]
     assert len(names) == 200
     for name in names:
         match = NAME.match(name)
         assert match, name
         assert match.group(2) == LETTERS[labels[int(match.group(1))]]
     assert sorted(int(NAME.match(name).group(1)) for name in names) == list(range(200))
-    manifest = json.loads((directory / captcha_data.MANIFEST).read_text())
+    manifest = json.loads((directory / letters_data.MANIFEST).read_text())
     assert manifest["count"] == 200 and manifest["seed"] == 0
     assert manifest["captcha"] == "0.7.1"
-    read_images, read_labels = captcha_data.read_set(str(directory))
+    read_images, read_labels = letters_data.read_set(str(directory))
     np.testing.assert_array_equal(read_images, images)
     np.testing.assert_array_equal(read_labels, labels)
 
@@ -94,17 +95,17 @@ def test_write_then_read_is_exact(tmp_path, letters):
 def test_load_generates_once_then_reads(tmp_path, monkeypatch):
     directory = str(tmp_path / "letters")
     lines = []
-    first = captcha_data.load_captcha(directory, count=100, split=(70, 20, 10),
+    first = letters_data.load_letters(directory, count=100, split=(70, 20, 10),
                                       progress=lines.append)
     assert lines and "Generating 100 captcha letters" in lines[0]
-    images, labels = captcha_data.generate(100, seed=captcha_data.GENERATION_SEED)
+    images, labels = letters_data.generate(100, seed=letters_data.GENERATION_SEED)
 
     def no_generation(*args, **kwargs):
         raise AssertionError("generated again instead of reading the saved letters")
 
-    monkeypatch.setattr(captcha_data, "generate", no_generation)
+    monkeypatch.setattr(letters_data, "generate", no_generation)
     lines.clear()
-    second = captcha_data.load_captcha(directory, count=100, split=(70, 20, 10),
+    second = letters_data.load_letters(directory, count=100, split=(70, 20, 10),
                                        progress=lines.append)
     assert lines == []
     parts = [slice(0, 70), slice(70, 90), slice(90, 100)]
@@ -122,7 +123,7 @@ def test_load_generates_once_then_reads(tmp_path, monkeypatch):
 
 def test_shuffle_seed_fixes_the_batches(tmp_path):
     def first_batch(shuffle_seed):
-        loaded = captcha_data.load_captcha(str(tmp_path), count=60, split=(40, 10, 10),
+        loaded = letters_data.load_letters(str(tmp_path), count=60, split=(40, 10, 10),
                                            shuffle_seed=shuffle_seed, progress=quiet)
         return loaded.train.next_batch(8)[1]
 
@@ -132,62 +133,62 @@ def test_shuffle_seed_fixes_the_batches(tmp_path):
 
 def test_a_manifest_of_another_seed_or_count_is_regenerated(tmp_path):
     directory = str(tmp_path)
-    captcha_data.load_captcha(directory, seed=1, count=80, split=(60, 10, 10), progress=quiet)
+    letters_data.load_letters(directory, seed=1, count=80, split=(60, 10, 10), progress=quiet)
     lines = []
-    loaded = captcha_data.load_captcha(directory, seed=2, count=60, split=(40, 10, 10),
+    loaded = letters_data.load_letters(directory, seed=2, count=60, split=(40, 10, 10),
                                        progress=lines.append)
     assert any("Generating 60" in line for line in lines)
-    assert json.loads((tmp_path / captcha_data.MANIFEST).read_text())["seed"] == 2
+    assert json.loads((tmp_path / letters_data.MANIFEST).read_text())["seed"] == 2
     # Files 60..79 of the old set are gone, or reading would have failed.
     assert len([n for n in os.listdir(directory) if n.endswith(".png")]) == 60
-    _, labels = captcha_data.generate(60, seed=2)
+    _, labels = letters_data.generate(60, seed=2)
     np.testing.assert_array_equal(loaded.train.labels, labels[:40])
 
 
 def test_default_directory_is_in_the_cache_and_named_by_seed(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    captcha_data.load_captcha(seed=5, count=60, split=(40, 10, 10), progress=quiet)
-    directory = tmp_path / "mnist_stn" / "captcha-5"
-    assert captcha_data.default_dir(5) == str(directory)
-    assert json.loads((directory / captcha_data.MANIFEST).read_text())["count"] == 60
+    letters_data.load_letters(seed=5, count=60, split=(40, 10, 10), progress=quiet)
+    directory = tmp_path / "mnist_stn" / "letters-5"
+    assert letters_data.default_dir(5) == str(directory)
+    assert json.loads((directory / letters_data.MANIFEST).read_text())["count"] == 60
 
 
 def test_an_interrupted_write_is_regenerated(tmp_path, monkeypatch):
-    real_file_name = captcha_data.file_name
+    real_file_name = letters_data.file_name
 
     def interrupted(index, label):
         if index == 10:
             raise KeyboardInterrupt
         return real_file_name(index, label)
 
-    monkeypatch.setattr(captcha_data, "file_name", interrupted)
+    monkeypatch.setattr(letters_data, "file_name", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        captcha_data.load_captcha(str(tmp_path), count=60, split=(40, 10, 10), progress=quiet)
-    assert not (tmp_path / captcha_data.MANIFEST).exists()
+        letters_data.load_letters(str(tmp_path), count=60, split=(40, 10, 10), progress=quiet)
+    assert not (tmp_path / letters_data.MANIFEST).exists()
     assert len(list(tmp_path.glob("*.png"))) == 10
-    monkeypatch.setattr(captcha_data, "file_name", real_file_name)
-    loaded = captcha_data.load_captcha(str(tmp_path), count=60, split=(40, 10, 10),
+    monkeypatch.setattr(letters_data, "file_name", real_file_name)
+    loaded = letters_data.load_letters(str(tmp_path), count=60, split=(40, 10, 10),
                                        progress=quiet)
     assert loaded.test.num_examples == 10
 
 
 def test_a_folder_of_other_pngs_is_left_alone(tmp_path, letters):
-    captcha_data.write_set(str(tmp_path), letters[0][:60], letters[1][:60], seed=0)
-    (tmp_path / captcha_data.MANIFEST).unlink()
+    letters_data.write_set(str(tmp_path), letters[0][:60], letters[1][:60], seed=0)
+    (tmp_path / letters_data.MANIFEST).unlink()
     before = sorted(os.listdir(tmp_path))
     with pytest.raises(data.DataError, match="no manifest.json"):
-        captcha_data.load_captcha(str(tmp_path), count=60, split=(40, 10, 10), progress=quiet)
+        letters_data.load_letters(str(tmp_path), count=60, split=(40, 10, 10), progress=quiet)
     assert sorted(os.listdir(tmp_path)) == before
 
 
 @pytest.fixture
 def saved(tmp_path, letters):
-    captcha_data.write_set(str(tmp_path), letters[0][:60], letters[1][:60], seed=0)
+    letters_data.write_set(str(tmp_path), letters[0][:60], letters[1][:60], seed=0)
     return tmp_path, letters[1][:60]
 
 
 def load(directory):
-    return captcha_data.load_captcha(str(directory), count=60, split=(40, 10, 10), progress=quiet)
+    return letters_data.load_letters(str(directory), count=60, split=(40, 10, 10), progress=quiet)
 
 
 def test_a_corrupt_png_is_named(saved):
@@ -230,5 +231,5 @@ def test_an_image_of_the_wrong_size_or_mode_is_named(saved):
 
 def test_split_must_add_up_to_count(tmp_path):
     with pytest.raises(ValueError, match="add up"):
-        captcha_data.load_captcha(str(tmp_path), count=60, split=(40, 10, 5), progress=quiet)
+        letters_data.load_letters(str(tmp_path), count=60, split=(40, 10, 5), progress=quiet)
     assert not list(tmp_path.iterdir())

@@ -1,0 +1,59 @@
+"""What every benchmark records: the machine, the date, JSON records, the command."""
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+
+from mnist_stn import checkpoints
+from mnist_stn.compat import tf
+
+
+def machine():
+    """'2-core CPU (model), TF x.y, Python x.y' for the record."""
+    model_name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model_name = next(line.split(":", 1)[1].strip() for line in f
+                              if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{os.cpu_count()}-core CPU ({model_name}), TF {tf.__version__}, "
+            f"Python {platform.python_version()}")
+
+
+def stamp():
+    """The fields every record carries: machine, date, load, and the command."""
+    return {"machine": machine(), "date": time.strftime("%Y-%m-%d"),
+            "load_at_end": round(os.getloadavg()[0], 2), "command": command()}
+
+
+def command():
+    """The command line this benchmark was started with, to print beside its numbers."""
+    module = sys.modules["__main__"].__spec__
+    name = f"-m {module.name}" if module else sys.argv[0]
+    return " ".join(["python", name] + [shlex.quote(arg) for arg in sys.argv[1:]])
+
+
+class Records:
+    """Results kept as JSON, one record per finished run, and a markdown table rebuilt
+    from all of them after every record, so a stopped benchmark loses at most one run."""
+
+    def __init__(self, path, table_path, make_table):
+        self.path, self.table_path, self.make_table = path, table_path, make_table
+        self.data = {}
+        if os.path.exists(path):
+            with open(path) as f:
+                self.data = json.load(f)
+
+    def __contains__(self, key):
+        return key in self.data
+
+    def add(self, key, record):
+        self.data[key] = record
+        print(json.dumps({key: record}, indent=2), flush=True)
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        checkpoints.write_json(self.path, self.data)
+        with open(self.table_path, "w") as f:
+            f.write(self.make_table(self.data))

@@ -1,0 +1,240 @@
+"""The TF1 training loop: a graph, a train op, a Saver and a Session, step by step.
+
+``fit`` trains any model whose ``build_graph(config)`` returns the nodes ``model.py``'s
+does (placeholders ``images``, ``labels``, ``keep_prob``, ``loc_keep_prob``; ``loss``,
+``accuracy``, ``num_correct``, ``rectified``): the MNIST STN of ``train.py``, and any
+other model built the same way. It resumes from the latest checkpoint, stops cleanly
+on Ctrl-C or SIGTERM (saving first), refuses a NaN loss, logs progress and writes
+TensorBoard summaries and ``metrics.json``.
+"""
+import dataclasses
+import math
+import os
+import signal
+import time
+
+from mnist_stn import checkpoints
+from mnist_stn.compat import tf
+
+SUMMARY_IMAGES = 8       # inputs shown in TensorBoard, each beside its rectified version
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How to train; the defaults are the MNIST tutorial's (see train.py's --help)."""
+    model: dict                  # how the graph is built; saved as config.json
+    ckpt_dir: str
+    steps: int = 12000           # total, counting those of a resumed run
+    batch_size: int = 50
+    learning_rate: float = 3e-4  # the peak, with the cosine schedule
+    lr_schedule: str = "cosine"  # or "constant"
+    keep_prob: float = 0.5       # dropout in the classifier ...
+    loc_keep_prob: float = 1.0   # ... and in the localisation net
+    seed: int = 0
+    log_every: int = 100
+    eval_every: int = 1000
+    save_every: int = 1000
+
+
+LR_SCHEDULES = ("cosine", "constant")
+
+
+class TrainingError(Exception):
+    """Training cannot go on (a NaN loss); the message says what to try."""
+
+
+def fit(config, build_graph, train_set, validation, test, make_augment=None,
+        make_optimizer=tf.train.AdamOptimizer):
+    """Train as ``config`` says; returns the metrics also written to metrics.json.
+
+    Args:
+      config: a TrainConfig.
+      build_graph: ``config.model`` -> dict of graph nodes (see the module docstring).
+      train_set: a data.DataSet to draw batches from.
+      validation, test: (images, labels) arrays, evaluated without dropout.
+      make_augment: optional ``start_step -> callable``: the callable changes every
+        training batch (e.g. fresh distortions) and is closed at the end if it can be.
+      make_optimizer: ``learning_rate -> tf.train.Optimizer``.
+    Raises:
+      TrainingError on a NaN loss; checkpoints.CheckpointError on a folder of another
+      model or a damaged checkpoint; KeyboardInterrupt after saving on Ctrl-C.
+    """
+    checkpoints.prepare_dir(config.ckpt_dir, config.model)
+    tf.reset_default_graph()
+    tf.set_random_seed(config.seed)
+    g = build_graph(config.model)
+    optimizer = make_optimizer(learning_rate_schedule(config))
+    global_step = tf.train.get_global_step()
+    # models with batch norm keep their moving averages' updates here
+    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+        train_op = optimizer.minimize(g["loss"], global_step=global_step)
+    image_summary = build_image_summary(g)
+    saver = tf.train.Saver(max_to_keep=3)
+
+    with tf.Session() as sess, StopRequests() as stop:
+        latest = checkpoints.restore_or_initialize(sess, saver, config.ckpt_dir)
+        checkpoints.write_json(os.path.join(config.ckpt_dir, checkpoints.CONFIG_FILE),
+                               config.model)
+        step = int(sess.run(global_step))
+        replay_batches(train_set, step, config.batch_size)
+        augment = make_augment(step) if make_augment else None
+
+        def save():
+            return saver.save(sess, os.path.join(config.ckpt_dir, checkpoints.CKPT_NAME),
+                              global_step=step)
+
+        writer = tf.summary.FileWriter(config.ckpt_dir, None if latest else sess.graph)
+        log = Progress(config, step)
+        try:
+            while step < config.steps and not stop.requested:
+                images, labels = train_set.next_batch(config.batch_size)
+                if augment:
+                    images = augment(images)
+                loss, acc = train_step(sess, g, train_op, images, labels, config)
+                if not math.isfinite(loss):
+                    last = tf.train.latest_checkpoint(config.ckpt_dir)
+                    raise TrainingError(
+                        f"the loss became {loss} at step {step + 1}; stopped without saving. "
+                        f"Last good checkpoint: {last or 'none'}. Try a smaller "
+                        "--learning-rate.")
+                step += 1
+                if step % config.eval_every == 0 or step == config.steps:
+                    log.validation = accuracy(sess, g, *validation)
+                    writer.add_summary(scalars(validation_accuracy=log.validation), step)
+                if step % config.log_every == 0 or step == config.steps:
+                    log.record(step, loss, acc)
+                    writer.add_summary(scalars(loss=loss, accuracy=acc), step)
+                    writer.add_summary(sess.run(image_summary, {
+                        g["images"]: validation[0][:SUMMARY_IMAGES]}), step)
+                if step % config.save_every == 0:
+                    save()
+        finally:
+            writer.close()
+            if hasattr(augment, "close"):
+                augment.close()
+        path = save()
+        if stop.requested:
+            print(f"\nInterrupted at step {step}; saved {path}. "
+                  "Run the same command again to resume.")
+            raise KeyboardInterrupt
+        train_seconds = log.elapsed()
+        test_accuracy = accuracy(sess, g, *test)
+
+    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "model"}
+    metrics = {**config.model, **settings, "steps": step,
+               "optimizer": type(optimizer).__name__,
+               "test_accuracy": test_accuracy, "validation_accuracy": log.validation,
+               "train_seconds_this_run": round(train_seconds, 1),
+               "images_per_second": log.images_per_second(step), "checkpoint": path,
+               "losses": log.losses}
+    checkpoints.write_json(os.path.join(config.ckpt_dir, checkpoints.METRICS_FILE), metrics)
+    print(f"Saved {path}")
+    return metrics
+
+
+def learning_rate_schedule(config):
+    """The learning rate: constant, or cosine decay from its peak to 0 at config.steps."""
+    global_step = tf.train.get_or_create_global_step()
+    if config.lr_schedule == "cosine":
+        return tf.train.cosine_decay(config.learning_rate, global_step, config.steps)
+    return config.learning_rate
+
+
+def build_image_summary(g):
+    """TensorBoard images: a few inputs, each beside what the STN made of it."""
+    rectified = g["rectified"]
+    height, width, channels = g["input_shape"]
+    # (B, H, W, C) input | rectified padded to (B, H, W, C) -> (B, H, 2W, C)
+    side_by_side = tf.concat(
+        [tf.reshape(g["images"], [-1, height, width, channels]),
+         tf.image.resize_with_crop_or_pad(rectified, height, width)], axis=2)
+    return tf.summary.image("input_rectified", side_by_side, max_outputs=SUMMARY_IMAGES)
+
+
+def replay_batches(train_set, step, batch_size):
+    """Draw the batches of steps already trained, so a resumed run sees the same
+    batches as one that never stopped."""
+    for _ in range(step):
+        train_set.next_batch(batch_size)
+
+
+def train_step(sess, g, train_op, images, labels, config):
+    """One optimizer step with dropout (and batch statistics, where the model has them)."""
+    feed = {g["images"]: images, g["labels"]: labels, g["keep_prob"]: config.keep_prob,
+            g["loc_keep_prob"]: config.loc_keep_prob}
+    if "training" in g:
+        feed[g["training"]] = True
+    loss, acc, _ = sess.run([g["loss"], g["accuracy"], train_op], feed)
+    return loss, acc
+
+
+def accuracy(sess, g, images, labels):
+    """Accuracy over whole arrays of flat images and labels, without dropout."""
+    correct = 0
+    for start in range(0, len(labels), checkpoints.EVAL_BATCH):
+        end = start + checkpoints.EVAL_BATCH
+        correct += sess.run(g["num_correct"], {g["images"]: images[start:end],
+                                               g["labels"]: labels[start:end]})
+    return correct / len(labels)
+
+
+def scalars(**values):
+    """A TensorBoard summary of plain Python numbers."""
+    return tf.Summary(value=[tf.Summary.Value(tag=tag, simple_value=value)
+                             for tag, value in values.items()])
+
+
+class Progress:
+    """The progress line every --log-every steps, and the losses kept for metrics.json."""
+
+    def __init__(self, config, start_step):
+        self.config, self.start_step, self.start = config, start_step, time.time()
+        self.validation = None
+        self.losses = []          # [step, loss] at every log step of this run
+
+    def elapsed(self):
+        return time.time() - self.start
+
+    def images_per_second(self, step):
+        trained = (step - self.start_step) * self.config.batch_size
+        return round(trained / self.elapsed(), 1) if trained else None
+
+    def record(self, step, loss, acc):
+        self.losses.append([step, round(float(loss), 5)])
+        rate = self.images_per_second(step)
+        eta = (self.config.steps - step) * self.config.batch_size / rate
+        val = f"  val {self.validation:.2%}" if self.validation is not None else ""
+        print(f"step {step:6d}/{self.config.steps}  loss {loss:.4f}  acc {acc:6.1%}{val}"
+              f"  {rate:5.0f} img/s  ETA {format_seconds(eta)}", flush=True)
+
+
+def format_seconds(seconds):
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}m{seconds:02d}s"
+
+
+class StopRequests:
+    """Ctrl-C and SIGTERM ask the loop to stop; it checks ``requested`` between steps.
+
+    So an interrupt never lands inside TF, the summary writer or a save, and a second
+    Ctrl-C (impatience) cannot cut the final save short: the step under way takes
+    well under a second, then the checkpoint is saved whole and the run exits.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            print("\nStopping: saving a checkpoint first.", flush=True)
+        self.requested = True
+
+    def __enter__(self):
+        self._previous = {sig: signal.signal(sig, self._handle)
+                          for sig in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)

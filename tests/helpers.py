@@ -1,0 +1,77 @@
+"""Shared test helpers: MNIST-format files, real when ../shared/mnist has them, else generated.
+
+Tests import these (``from helpers import ...``); the fixtures built on them are in
+``conftest.py``.
+"""
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from mnist_stn.constants import IMAGE_SIZE, NUM_CLASSES, VALIDATION_SIZE
+
+# The real MNIST files kept beside the project (see its README); never downloaded here.
+REAL_MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "mnist"
+MNIST_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+HAVE_REAL_MNIST = all((REAL_MNIST_DIR / (name + ".gz")).is_file() for name in MNIST_NAMES)
+
+# Sizes of the generated stand-ins. The session one leaves a train set after the
+# default validation split, so load_mnist(mnist_dir) works with its defaults.
+FAKE_SIZES = {"train": 300, "t10k": 100}
+STANDIN_SIZES = {"train": VALIDATION_SIZE + 500, "t10k": 500}
+
+
+def idx_bytes(array):
+    """The uncompressed IDX encoding of a uint8 array (magic 0x08 = unsigned byte, ndim)."""
+    array = np.asarray(array, dtype=np.uint8)
+    header = struct.pack(f">I{array.ndim}I", 0x0800 | array.ndim, *array.shape)
+    return header + array.tobytes()
+
+
+def write_file(path, payload, gz=True):
+    """Write ``payload`` to ``path``, gzip-compressed if ``gz``; returns the path."""
+    path = Path(path)
+    path.write_bytes(gzip.compress(payload, compresslevel=1) if gz else payload)
+    return path
+
+
+def write_idx(directory, images, labels, prefix, gz=True):
+    """Write ``{prefix}-images-idx3-ubyte`` and ``{prefix}-labels-idx1-ubyte`` (+ .gz).
+
+    Returns the (images, labels) paths. ``prefix`` is "train" or "t10k" for the
+    standard names.
+    """
+    suffix = ".gz" if gz else ""
+    directory = Path(directory)
+    return (write_file(directory / f"{prefix}-images-idx3-ubyte{suffix}", idx_bytes(images), gz),
+            write_file(directory / f"{prefix}-labels-idx1-ubyte{suffix}", idx_bytes(labels), gz))
+
+
+def make_digits(n, rng):
+    """``n`` digit-like uint8 images and their labels.
+
+    Each image is dark with a bright, slightly jittered bar whose position and
+    orientation depend on the label, so a classifier can learn them.
+    """
+    labels = rng.randint(0, NUM_CLASSES, size=n).astype(np.uint8)
+    images = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    for i, label in enumerate(labels.tolist()):
+        offset = 4 + 4 * (label % 5) + rng.randint(-1, 2)
+        lo, hi = 4 + rng.randint(0, 3), IMAGE_SIZE - 4 - rng.randint(0, 3)
+        if label < 5:
+            images[i, lo:hi, offset:offset + 3] = 255
+        else:
+            images[i, offset:offset + 3, lo:hi] = 255
+    noise = rng.randint(0, 40, size=images.shape)
+    return np.maximum(images, noise).astype(np.uint8), labels
+
+
+def write_mnist(directory, sizes, seed=0, gz=True):
+    """Generate a full set of the four standard files in ``directory``; returns it."""
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    rng = np.random.RandomState(seed)
+    for prefix, n in sizes.items():
+        write_idx(directory, *make_digits(n, rng), prefix, gz=gz)
+    return Path(directory)
