@@ -134,17 +134,10 @@ def classify_files(restored, paths, out_dir):
         raise checkpoints.CheckpointError(
             "this model reads canvases of distorted digits; classify your images with a "
             "model trained without --distortion")
-    digits, read, failed = [], [], []
-    for path in paths:
-        try:
-            digits.append(images.prepare(path))   # made to look like MNIST: (28, 28)
-            read.append(path)
-        except images.ImageError as e:
-            print(f"error: {e}", file=sys.stderr)
-            failed.append(path)
+    # each made to look like MNIST: (N, 28, 28)
+    digits, read, failed = images.read_each(paths, images.prepare)
     if not read:
         return failed
-    digits = np.stack(digits)
     out = restored.run(digits.reshape(len(read), -1))
     predictions = out["probabilities"].argmax(1)
     for path, name, p, label, rectified in zip(read, output_names(read), out["probabilities"],

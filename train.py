@@ -10,7 +10,6 @@ Checkpoints, TensorBoard summaries and metrics.json go to --ckpt-dir. Running ag
 resumes from the latest checkpoint; Ctrl-C saves one before it exits.
 """
 import argparse
-import math
 import sys
 
 import model
@@ -68,30 +67,25 @@ def build_parser():
 
 
 def parse_args(argv=None):
-    """Flags -> TrainConfig; a bad value is one argparse error line."""
+    """Flags -> (TrainConfig, data dir); a bad value is one argparse error line."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("steps", "log_every", "eval_every", "save_every"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    train_size = TRAIN_FILE_SIZE - VALIDATION_SIZE
-    if not 1 <= args.batch_size <= train_size:
-        parser.error(f"--batch-size must be in 1..{train_size}, the MNIST training set")
-    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
-        parser.error(f"--learning-rate must be a positive number, not {args.learning_rate}")
-    for name in ("keep_prob", "loc_keep_prob"):
-        if not 0 < getattr(args, name) <= 1:      # also refuses NaN
-            parser.error(f"--{name.replace('_', '-')} must be in (0, 1]")
     clean = args.distortion == "none"
-    config = {"stn": args.stn, "distortion": args.distortion,
+    model_config = {"stn": args.stn, "distortion": args.distortion,
               "image_size": distort.CANVAS_SIZE[args.distortion],
               "loc_head": args.loc_head or ("tutorial" if clean else "identity")}
-    return TrainConfig(
-        model=config, ckpt_dir=args.ckpt_dir or checkpoints.default_dir(args.stn, args.distortion),
+    ckpt_dir = args.ckpt_dir or checkpoints.default_dir(args.stn, args.distortion)
+    config = TrainConfig(
+        model=model_config, ckpt_dir=ckpt_dir,
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
         lr_schedule=args.lr_schedule, keep_prob=args.keep_prob,
         loc_keep_prob=args.loc_keep_prob, seed=args.seed, log_every=args.log_every,
-        eval_every=args.eval_every, save_every=args.save_every), args.data_dir
+        eval_every=args.eval_every, save_every=args.save_every)
+    try:
+        config.check(train_size=TRAIN_FILE_SIZE - VALIDATION_SIZE)
+    except ValueError as e:
+        parser.error(str(e))
+    return config, args.data_dir
 
 
 def train(config, datasets):

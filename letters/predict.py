@@ -92,17 +92,10 @@ def draw_grids(result, test_images, labels, restored, out_dir, num_images):
 
 def classify_files(restored, paths, out_dir):
     """Classify every readable image; returns the paths that could not be read."""
-    pictures, read, failed = [], [], []
-    for path in paths:
-        try:
-            pictures.append(letters_data.prepare(path))     # (60, 60, 3)
-            read.append(path)
-        except images.ImageError as e:
-            print(f"error: {e}", file=sys.stderr)
-            failed.append(path)
+    # (N, 60, 60, 3)
+    pictures, read, failed = images.read_each(paths, letters_data.prepare)
     if not read:
         return failed
-    pictures = np.stack(pictures)
     out = restored.run(pictures.reshape(len(read), -1))
     predictions = out["probabilities"].argmax(1)
     for path, p, k in zip(read, out["probabilities"], predictions):

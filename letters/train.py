@@ -74,26 +74,22 @@ def parse_args(argv=None):
     """Flags -> (TrainConfig, optimizer name, data dir); a bad value is one error line."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name in ("steps", "log_every", "eval_every", "save_every"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if not 1 <= args.batch_size <= letters_data.SPLIT[0]:
-        parser.error(f"--batch-size must be in 1..{letters_data.SPLIT[0]}, the training set")
-    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
-        parser.error(f"--learning-rate must be a positive number, not {args.learning_rate}")
     if not (math.isfinite(args.width) and args.width > 0):
         parser.error("--width must be positive")
-    for name in ("keep_prob", "loc_keep_prob"):
-        if not 0 < getattr(args, name) <= 1:
-            parser.error(f"--{name.replace('_', '-')} must be in (0, 1]")
-    config = {"stn": args.stn, "width": args.width, "bn": args.bn,
+    model_config = {"stn": args.stn, "width": args.width, "bn": args.bn,
               "pixel_range": args.pixel_range}
-    return TrainConfig(
-        model=config, ckpt_dir=args.ckpt_dir or checkpoints.default_dir(args.stn, root=CKPT_ROOT),
+    ckpt_dir = args.ckpt_dir or checkpoints.default_dir(args.stn, root=CKPT_ROOT)
+    config = TrainConfig(
+        model=model_config, ckpt_dir=ckpt_dir,
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
         lr_schedule=args.lr_schedule, keep_prob=args.keep_prob,
         loc_keep_prob=args.loc_keep_prob, seed=args.seed, log_every=args.log_every,
-        eval_every=args.eval_every, save_every=args.save_every), args.optimizer, args.data_dir
+        eval_every=args.eval_every, save_every=args.save_every)
+    try:
+        config.check(train_size=letters_data.SPLIT[0])
+    except ValueError as e:
+        parser.error(str(e))
+    return config, args.optimizer, args.data_dir
 
 
 def train(config, optimizer, datasets):

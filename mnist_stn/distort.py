@@ -1,7 +1,7 @@
 """The distorted MNIST of the STN paper (Jaderberg et al. 2015, arXiv 1506.02025, Appendix A).
 
 What the paper did. Its MNIST experiments train and test on digits distorted in one of
-several ways, each named by a letter:
+several ways, each with a short name:
 
 - R:   rotated by an angle drawn uniformly from [-90, +90] degrees;
 - RTS: rotated by [-45, 45] degrees, scaled by [0.7, 1.2] and placed at a random position

@@ -1,4 +1,4 @@
-"""The tutorials' picture: original digits (or letters) on top, the STN's output below."""
+"""The tutorial's picture: original images on top, the STN's output below."""
 import textwrap
 
 import matplotlib
@@ -30,7 +30,7 @@ def grid_figure(originals, rectified, predictions, labels=None, per_row=10,
 
     Args:
       originals, rectified: (N, H, W), (N, H, W, 1) or RGB (N, H, W, 3) images in [0, 1].
-      predictions: (N,) predicted classes (digits or letters), printed over the
+      predictions: (N,) predicted class names, printed over the
         rectified images.
       labels: optional (N,) true classes; a wrong prediction is drawn in red with the
         true class after it, and its rectified image gets a red frame.

@@ -6,6 +6,8 @@ description of how MNIST was made). A photo of a digit on paper is none of these
 ``to_mnist`` repeats those steps on it: invert, remove the paper, crop, fit to 20x20
 with area averaging, then centre by mass.
 """
+import sys
+
 import numpy as np
 
 from mnist_stn.compat import tf
@@ -150,6 +152,21 @@ def to_mnist(gray, source="the image"):
 def prepare(path):
     """Load a digit photo or scan and make it an MNIST-style (28, 28) float32 input."""
     return to_mnist(load_image(path), source=f"'{path}'")
+
+
+def read_each(paths, prepare):
+    """``prepare(path)`` for every path that can be read; each one that cannot is said
+    in one line on stderr. Returns (the prepared arrays stacked, or None; the paths
+    read; the paths that failed)."""
+    arrays, read, failed = [], [], []
+    for path in paths:
+        try:
+            arrays.append(prepare(path))
+            read.append(path)
+        except ImageError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed.append(path)
+    return (np.stack(arrays) if arrays else None), read, failed
 
 
 def _border(image):

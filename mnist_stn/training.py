@@ -35,6 +35,22 @@ class TrainConfig:
     eval_every: int = 1000
     save_every: int = 1000
 
+    def check(self, train_size):
+        """Raise ValueError naming the flag of the first value that cannot train."""
+        for name in ("steps", "log_every", "eval_every", "save_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+        if not 1 <= self.batch_size <= train_size:
+            raise ValueError(f"--batch-size must be in 1..{train_size}, the training set")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError("--learning-rate must be a positive number, "
+                             f"not {self.learning_rate}")
+        for name in ("keep_prob", "loc_keep_prob"):
+            if not 0 < getattr(self, name) <= 1:      # also refuses NaN
+                raise ValueError(f"--{name.replace('_', '-')} must be in (0, 1]")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}")
+
 
 LR_SCHEDULES = ("cosine", "constant")
 
