@@ -122,8 +122,8 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
                     writer.add_summary(scalars(loss=loss, accuracy=acc), step)
                     writer.add_summary(sess.run(image_summary, {
                         g["images"]: validation[0][:SUMMARY_IMAGES]}), step)
-                if step % config.save_every == 0:
-                    save()
+                if step % config.save_every == 0 and step < config.steps:
+                    save()                  # the last step is saved below, once
         finally:
             writer.close()
             if hasattr(augment, "close"):
