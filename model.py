@@ -24,7 +24,7 @@ def get_bias(shape):
 
 def conv2d_relu(x, w, b, strides=(1, 1, 1, 1)):
     """ReLU(conv(x, w) + b), SAME padding."""
-    return tf.nn.relu(tf.nn.conv2d(x, w, strides=list(strides), padding="SAME") + b)
+    return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, w, strides=list(strides), padding="SAME"), b))
 
 
 def max_pool(x):
@@ -85,7 +85,8 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial"):
 
     with tf.variable_scope("loc_layer_3"):
         # (B, 1024) -> (B, 32)
-        fc1 = tf.nn.tanh(tf.matmul(x, get_weights([flat_size, 32])) + get_bias([32]))
+        fc1 = tf.nn.tanh(tf.nn.bias_add(tf.matmul(x, get_weights([flat_size, 32])),
+                                        get_bias([32])))
         fc1 = tf.nn.dropout(fc1, rate=1.0 - keep_prob)
 
     with tf.variable_scope("loc_layer_4"):
@@ -134,12 +135,14 @@ def classifier(images, keep_prob):
     with tf.variable_scope("layer_3"):
         # (B, 7, 7, 64) -> (B, 3136) -> (B, 1024)
         x = tf.reshape(x, [-1, flat_size])
-        x = tf.nn.relu(tf.matmul(x, get_weights([flat_size, 1024])) + get_bias([1024]))
+        x = tf.nn.relu(tf.nn.bias_add(tf.matmul(x, get_weights([flat_size, 1024])),
+                                      get_bias([1024])))
         x = tf.nn.dropout(x, rate=1.0 - keep_prob)
 
     with tf.variable_scope("layer_4"):
         # (B, 1024) -> (B, 10)
-        return tf.matmul(x, get_weights([1024, NUM_CLASSES])) + get_bias([NUM_CLASSES])
+        return tf.nn.bias_add(tf.matmul(x, get_weights([1024, NUM_CLASSES])),
+                              get_bias([NUM_CLASSES]))
 
 
 def forward(input_data, keep_prob, loc_keep_prob, use_stn=True, image_size=IMAGE_SIZE,

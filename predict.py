@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 import model
-from mnist_stn import checkpoints, data, distort, figures, geometry, images
+from mnist_stn import checkpoints, data, distort, figures, geometry, images, precision
 from mnist_stn.constants import IMAGE_SIZE
 
 GRID_FILE = "predictions.png"
@@ -43,6 +43,10 @@ def build_parser():
     parser.add_argument("--out-dir", default=None,
                         help="where to write the figures and rectified images "
                              "(default: the checkpoint directory)")
+    parser.add_argument("--precision", choices=precision.PRECISIONS, default="auto",
+                        help="fp32, or bf16 for the convolutions and matrix products; "
+                             "auto: bf16 where the CPU has bfloat16 dot products "
+                             "(default: %(default)s)")
     parser.add_argument("--num-images", type=int, default=20,
                         help="test digits (and at most as many mistakes) in the grids "
                              "(default: %(default)s)")
@@ -56,15 +60,17 @@ def parse_args(argv=None):
         args.ckpt_dir = checkpoints.default_dir(args.stn, args.distortion or "none")
     if args.out_dir is None:
         args.out_dir = args.ckpt_dir
+    args.precision = precision.resolve(args.precision)
     if args.num_images < 1:
         parser.error("--num-images must be at least 1")
     return args
 
 
-def restore(ckpt_dir):
+def restore(ckpt_dir, precision="fp32"):
     """The trained model in ``ckpt_dir``."""
-    return checkpoints.Restored(ckpt_dir, model.build_graph, how_to_train=(
-        "run train.py first with the model flags given here (--no-stn, --distortion)"))
+    return checkpoints.Restored(ckpt_dir, model.build_graph, precision=precision,
+                                how_to_train="run train.py first with the model flags "
+                                             "given here (--no-stn, --distortion)")
 
 
 def test_set(restored, data_dir, distortion):
@@ -159,7 +165,7 @@ def classify_files(restored, paths, out_dir):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        restored = restore(args.ckpt_dir)
+        restored = restore(args.ckpt_dir, args.precision)
         os.makedirs(args.out_dir, exist_ok=True)
         if args.images:
             failed = classify_files(restored, args.images, args.out_dir)

@@ -13,7 +13,7 @@ import argparse
 import sys
 
 import model
-from mnist_stn import checkpoints, data, distort, training
+from mnist_stn import checkpoints, data, distort, precision, training
 from mnist_stn.constants import TRAIN_FILE_SIZE, VALIDATION_SIZE
 from mnist_stn.training import TrainConfig
 
@@ -60,9 +60,11 @@ def build_parser():
     add("--log-every", type=int, default=DEFAULTS.log_every,
         help="print progress every N steps (default: %(default)s)")
     add("--eval-every", type=int, default=DEFAULTS.eval_every,
-        help="validation accuracy every N steps (default: %(default)s)")
-    add("--save-every", type=int, default=DEFAULTS.save_every,
-        help="checkpoint every N steps (default: %(default)s)")
+        help="validation accuracy and a checkpoint every N steps (default: %(default)s)")
+    add("--precision", choices=precision.PRECISIONS, default="auto",
+        help="fp32, or bf16 for the convolutions and matrix products (the STN's sampler "
+             "stays float32); auto: bf16 where the CPU has bfloat16 dot products "
+             "(default: %(default)s)")
     return parser
 
 
@@ -80,11 +82,13 @@ def parse_args(argv=None):
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
         lr_schedule=args.lr_schedule, keep_prob=args.keep_prob,
         loc_keep_prob=args.loc_keep_prob, seed=args.seed, log_every=args.log_every,
-        eval_every=args.eval_every, save_every=args.save_every)
+        eval_every=args.eval_every, save_every=args.eval_every,
+        precision=precision.resolve(args.precision))
     try:
         config.check(train_size=TRAIN_FILE_SIZE - VALIDATION_SIZE)
     except ValueError as e:
         parser.error(str(e))
+    print(precision.describe(config.precision, args.precision))
     return config, args.data_dir
 
 

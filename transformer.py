@@ -66,8 +66,8 @@ def spatial_transformer_network(input_fmap, theta, out_dims=None, **kwargs):
     # (B, 2, out_H, out_W): the x and y of the input point behind each output pixel
     batch_grids = affine_grid_generator(out_H, out_W, theta)
 
-    x_s = batch_grids[:, 0, :, :]
-    y_s = batch_grids[:, 1, :, :]
+    # (B, 2, h, w) -> (B, h, w) each (unstack: its gradient is cheap, a slice's is not)
+    x_s, y_s = tf.unstack(batch_grids, axis=1)
 
     # (B, H, W, C) sampled at (B, out_H, out_W) points -> (B, out_H, out_W, C)
     return bilinear_sampler(input_fmap, x_s, y_s)

@@ -15,7 +15,7 @@ import time
 
 import model
 from benchmarks import common
-from mnist_stn import data, distort, training
+from mnist_stn import data, distort, precision, training
 from mnist_stn.training import TrainConfig
 
 DEFAULTS = TrainConfig(model={}, ckpt_dir="")
@@ -30,18 +30,19 @@ def run(name, settings, datasets, ckpt_dir):
     start = time.time()
     metrics = training.fit(config, model.build_graph, **distort.training_inputs(
         datasets, "none", config.seed))
-    return {"model": NAMES[name], "steps": metrics["steps"],
+    return {"model": NAMES[name], "steps": metrics["steps"], "precision": config.precision,
             "learning_rate": config.learning_rate, "lr_schedule": config.lr_schedule,
             "test_accuracy": metrics["test_accuracy"], "wall_minutes": (time.time() - start) / 60,
             "images_per_second": metrics["images_per_second"], **common.stamp()}
 
 
 def table(records):
-    lines = ["| run | model | steps | learning rate | test accuracy | wall time (train + "
-             "evaluation) | training images/s | measured |",
-             "| --- | --- | ---: | --- | ---: | ---: | ---: | --- |"]
+    lines = ["| run | model | precision | steps | learning rate | test accuracy | wall time "
+             "(train + evaluation) | training images/s | measured |",
+             "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | --- |"]
     for key, r in records.items():
-        lines.append(f"| {key} | {r['model']} | {r['steps']} | {r['learning_rate']:g} "
+        lines.append(f"| {key} | {r['model']} | {r.get('precision', 'fp32')} | {r['steps']} "
+                     f"| {r['learning_rate']:g} "
                      f"{r['lr_schedule']} | {r['test_accuracy']:.2%} | "
                      f"{r['wall_minutes']:.1f} min | {r['images_per_second']:.0f} | "
                      f"`{r['command']}`, {r['machine']}, {r['date']} |")
@@ -61,6 +62,8 @@ def main(argv=None):
     parser.add_argument("--lr-schedule", choices=training.LR_SCHEDULES,
                         default=DEFAULTS.lr_schedule, help="(default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
+    parser.add_argument("--precision", choices=precision.PRECISIONS, default="auto",
+                        help="as train.py's --precision (default: %(default)s)")
     parser.add_argument("--tag", default="defaults",
                         help="names the runs in the records (default: %(default)s)")
     parser.add_argument("--ckpt-root", default=None,
@@ -78,7 +81,8 @@ def main(argv=None):
     records = common.Records(args.results, args.table, table)
     datasets = data.load_mnist(args.data_dir, seed=args.seed)
     settings = {"steps": args.steps, "learning_rate": args.learning_rate,
-                "lr_schedule": args.lr_schedule, "seed": args.seed}
+                "lr_schedule": args.lr_schedule, "seed": args.seed,
+                "precision": precision.resolve(args.precision)}
     with tempfile.TemporaryDirectory() as tmp:
         for name in models:
             ckpt = os.path.join(args.ckpt_root or tmp, f"{args.tag}-{name}")

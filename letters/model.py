@@ -65,7 +65,7 @@ def conv_block(x, filters, kernel, stride, training, keep_prob, bn="after-relu")
     """
     w = glorot_weights([kernel, kernel, x.shape.as_list()[-1], filters])
     b = tf.Variable(tf.zeros([filters]), name="bias")
-    x = tf.nn.conv2d(x, w, strides=[1, stride, stride, 1], padding="SAME") + b
+    x = tf.nn.bias_add(tf.nn.conv2d(x, w, strides=[1, stride, stride, 1], padding="SAME"), b)
     if bn == "after-relu":
         x = batch_norm(tf.nn.relu(x), training)
     else:
@@ -89,7 +89,7 @@ def conv_relu_pool(x, filters):
     """Conv 3x3 + ReLU, then global average pooling: (B, H, W, C) -> (B, filters)."""
     w = glorot_weights([3, 3, x.shape.as_list()[-1], filters])
     b = tf.Variable(tf.zeros([filters]), name="bias")
-    x = tf.nn.relu(tf.nn.conv2d(x, w, strides=[1, 1, 1, 1], padding="SAME") + b)
+    x = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(x, w, strides=[1, 1, 1, 1], padding="SAME"), b))
     return tf.reduce_mean(x, axis=[1, 2])
 
 

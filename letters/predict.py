@@ -14,7 +14,7 @@ import numpy as np
 from letters import CKPT_ROOT
 from letters import data as letters_data
 from letters import model
-from mnist_stn import checkpoints, data, figures, geometry, images
+from mnist_stn import checkpoints, data, figures, geometry, images, precision
 
 GRID_FILE = "predictions.png"
 MISTAKES_FILE = "mistakes.png"
@@ -36,6 +36,10 @@ def build_parser():
                         help="the generated letters (default: as letters.train)")
     parser.add_argument("--out-dir", default=None,
                         help="where to write the figures (default: the checkpoint directory)")
+    parser.add_argument("--precision", choices=precision.PRECISIONS, default="auto",
+                        help="fp32, or bf16 for the convolutions and matrix products; "
+                             "auto: bf16 where the CPU has bfloat16 dot products "
+                             "(default: %(default)s)")
     parser.add_argument("--num-images", type=int, default=20,
                         help="test letters (and at most as many mistakes) in the grids "
                              "(default: %(default)s)")
@@ -47,13 +51,14 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     args.ckpt_dir = args.ckpt_dir or checkpoints.default_dir(args.stn, root=CKPT_ROOT)
     args.out_dir = args.out_dir or args.ckpt_dir
+    args.precision = precision.resolve(args.precision)
     if args.num_images < 1:
         parser.error("--num-images must be at least 1")
     return args
 
 
-def restore(ckpt_dir):
-    return checkpoints.Restored(ckpt_dir, model.build_graph,
+def restore(ckpt_dir, precision="fp32"):
+    return checkpoints.Restored(ckpt_dir, model.build_graph, precision=precision,
                                 how_to_train="run python -m letters.train first")
 
 
@@ -114,7 +119,7 @@ def classify_files(restored, paths, out_dir):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        restored = restore(args.ckpt_dir)
+        restored = restore(args.ckpt_dir, args.precision)
         os.makedirs(args.out_dir, exist_ok=True)
         if args.images:
             failed = classify_files(restored, args.images, args.out_dir)

@@ -16,7 +16,7 @@ import sys
 from letters import CKPT_ROOT
 from letters import data as letters_data
 from letters import model, optimizers
-from mnist_stn import checkpoints, data, training
+from mnist_stn import checkpoints, data, precision, training
 from mnist_stn.training import TrainConfig
 
 # The tutorial's Keras run: Adam at Keras' 1e-3, batch 32, dropout 0.2 in both nets.
@@ -67,6 +67,10 @@ def build_parser():
         help="validation accuracy every N steps (default: %(default)s)")
     add("--save-every", type=int, default=DEFAULTS.save_every,
         help="checkpoint every N steps (default: %(default)s)")
+    add("--precision", choices=precision.PRECISIONS, default="auto",
+        help="fp32, or bf16 for the convolutions and matrix products (the STN's sampler "
+             "stays float32); auto: bf16 where the CPU has bfloat16 dot products "
+             "(default: %(default)s)")
     return parser
 
 
@@ -84,11 +88,13 @@ def parse_args(argv=None):
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
         lr_schedule=args.lr_schedule, keep_prob=args.keep_prob,
         loc_keep_prob=args.loc_keep_prob, seed=args.seed, log_every=args.log_every,
-        eval_every=args.eval_every, save_every=args.save_every)
+        eval_every=args.eval_every, save_every=args.save_every,
+        precision=precision.resolve(args.precision))
     try:
         config.check(train_size=letters_data.SPLIT[0])
     except ValueError as e:
         parser.error(str(e))
+    print(precision.describe(config.precision, args.precision))
     return config, args.optimizer, args.data_dir
 
 

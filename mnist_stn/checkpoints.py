@@ -12,6 +12,7 @@ import re
 import numpy as np
 
 from mnist_stn.compat import tf
+from mnist_stn.precision import session_config
 
 CKPT_NAME = "model.ckpt"
 CONFIG_FILE = "config.json"
@@ -117,10 +118,12 @@ class Restored:
     """A trained model back from its folder, for inference.
 
     ``build_graph(config)`` must build the same graph as training did, from the
-    ``config.json`` saved there, and return a dict of its nodes.
+    ``config.json`` saved there, and return a dict of its nodes; ``precision`` is
+    "fp32" or "bf16" (see mnist_stn/precision.py).
     """
 
-    def __init__(self, ckpt_dir, build_graph, how_to_train="run train.py first"):
+    def __init__(self, ckpt_dir, build_graph, how_to_train="run train.py first",
+                 precision="fp32"):
         latest = tf.train.latest_checkpoint(ckpt_dir) if os.path.isdir(ckpt_dir) else None
         config = read_config(ckpt_dir) if latest else None
         if config is None:
@@ -131,7 +134,7 @@ class Restored:
         self.graph = tf.Graph()
         with self.graph.as_default():
             self.g = build_graph(config)
-            self.sess = tf.Session()
+            self.sess = tf.Session(config=session_config(precision))
             try:
                 tf.train.Saver().restore(self.sess, latest)
             except (tf.errors.OpError, ValueError) as e:

@@ -13,7 +13,7 @@ import os
 import signal
 import time
 
-from mnist_stn import checkpoints
+from mnist_stn import checkpoints, precision
 from mnist_stn.compat import tf
 
 SUMMARY_IMAGES = 8       # inputs shown in TensorBoard, each beside its rectified version
@@ -34,6 +34,7 @@ class TrainConfig:
     log_every: int = 100
     eval_every: int = 1000
     save_every: int = 1000
+    precision: str = "fp32"      # or "bf16": see mnist_stn/precision.py
 
     def check(self, train_size):
         """Raise ValueError naming the flag of the first value that cannot train."""
@@ -48,6 +49,8 @@ class TrainConfig:
         for name in ("keep_prob", "loc_keep_prob"):
             if not 0 < getattr(self, name) <= 1:      # also refuses NaN
                 raise ValueError(f"--{name.replace('_', '-')} must be in (0, 1]")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"--precision must be fp32 or bf16 here, not {self.precision}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}")
 
@@ -87,7 +90,8 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
     image_summary = build_image_summary(g)
     saver = tf.train.Saver(max_to_keep=3)
 
-    with tf.Session() as sess, StopRequests() as stop:
+    with tf.Session(config=precision.session_config(config.precision)) as sess, \
+            StopRequests() as stop:
         latest = checkpoints.restore_or_initialize(sess, saver, config.ckpt_dir)
         checkpoints.write_json(os.path.join(config.ckpt_dir, checkpoints.CONFIG_FILE),
                                config.model)

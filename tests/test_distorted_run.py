@@ -19,7 +19,7 @@ def test_distorted_training_and_prediction(fake_mnist_dir, tmp_path, capsys):
     assert metrics["loc_head"] == "identity"          # the default with --distortion
     # The test accuracy is that of the fixed RTS test set, not of the clean digits:
     # evaluate the checkpoint on both and compare.
-    restored = predict.restore(str(ckpt))
+    restored = predict.restore(str(ckpt), config.precision)   # as trained
     rts = distort.fixed_test_set(datasets.test.images, "RTS", seed=distort.TEST_SEED)
     assert restored.evaluate(rts, datasets.test.labels)["accuracy"] == metrics["test_accuracy"]
     # TensorBoard shows each 42x42 input beside its 28x28 rectified digit (padded)

@@ -21,8 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def train_config(tmp_path, *extra):
-    config, _ = train.parse_args(["--ckpt-dir", str(tmp_path), "--log-every", "10",
-                                  "--eval-every", "10", *extra])
+    config, _ = train.parse_args(["--ckpt-dir", str(tmp_path), "--log-every", "10", *extra])
     return config
 
 
@@ -155,7 +154,7 @@ def test_resume_gives_the_same_model_as_one_run(fake_mnist_dir, tmp_path):
     # No dropout, so the only randomness is the seeded initialisation and batch order:
     # stopping at step 20 and resuming must end where an unbroken run ends. (A cosine
     # schedule would differ: it decays over the --steps of each run.)
-    no_dropout = ["--keep-prob", "1", "--batch-size", "20", "--save-every", "10",
+    no_dropout = ["--keep-prob", "1", "--batch-size", "20", "--eval-every", "10",
                   "--lr-schedule", "constant"]
     train.train(train_config(tmp_path / "a", "--steps", "40", *no_dropout),
                 small_datasets(fake_mnist_dir))
@@ -177,7 +176,7 @@ def test_resume_gives_the_same_model_as_one_run(fake_mnist_dir, tmp_path):
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(fake_mnist_dir, tmp_path):
     # Adam moves every weight by about the learning rate: 1e38 overflows float32 at once.
-    config = train_config(tmp_path, "--steps", "50", "--save-every", "1",
+    config = train_config(tmp_path, "--steps", "50", "--eval-every", "1",
                           "--learning-rate", "1e38", "--no-stn")
     with pytest.raises(training.TrainingError, match="loss became"):
         train.train(config, small_datasets(fake_mnist_dir))
@@ -197,7 +196,7 @@ def start_training(mnist_dir, ckpt_dir):
     """train.py as a user runs it, in a real process, until its first progress line."""
     proc = subprocess.Popen(
         [sys.executable, "train.py", "--data-dir", str(mnist_dir), "--ckpt-dir",
-         str(ckpt_dir), "--steps", "100000", "--log-every", "5", "--save-every", "100000"],
+         str(ckpt_dir), "--steps", "100000", "--log-every", "5", "--eval-every", "100000"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:
         if line.startswith("step"):
@@ -226,7 +225,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(mnist_dir, tmp_path, presse
 def test_unlisted_checkpoint_files_are_reported(fake_mnist_dir, tmp_path, capsys):
     # what a save cut off by a kill leaves: data and index files that `checkpoint`
     # does not list; the next run says why it does not resume from them
-    train.train(train_config(tmp_path, "--steps", "2", "--no-stn", "--save-every", "1"),
+    train.train(train_config(tmp_path, "--steps", "2", "--no-stn", "--eval-every", "1"),
                 small_datasets(fake_mnist_dir))
     for path in tmp_path.glob("model.ckpt-2.*"):
         shutil.copy(path, tmp_path / path.name.replace("-2.", "-7."))

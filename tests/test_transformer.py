@@ -3,16 +3,28 @@ import numpy as np
 import pytest
 
 import transformer
+from mnist_stn import precision
 from mnist_stn.compat import tf
 
 IDENTITY = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+SESSION = {"precision": "fp32"}
+
+
+@pytest.fixture(autouse=True, params=["fp32", "bf16"])
+def session_precision(request):
+    """Every sampler test runs in a float32 session and in a bfloat16-rewrite one: the
+    rewrite must leave the sampler's values alone."""
+    SESSION["precision"] = request.param
+    yield request.param
+    SESSION["precision"] = "fp32"
 
 
 def run_stn(images, thetas, out_dims=None, dtype=np.float32):
     """Run spatial_transformer_network on NumPy inputs in a fresh graph."""
     images = np.asarray(images, dtype)
     thetas = np.asarray(thetas, dtype).reshape(len(images), 6)
-    with tf.Graph().as_default(), tf.Session() as sess:
+    config = precision.session_config(SESSION["precision"])
+    with tf.Graph().as_default(), tf.Session(config=config) as sess:
         img_ph = tf.placeholder(dtype, [None] + list(images.shape[1:]))
         theta_ph = tf.placeholder(dtype, [None, 6])
         out = transformer.spatial_transformer_network(img_ph, theta_ph, out_dims=out_dims)

@@ -1,0 +1,172 @@
+"""Benchmark: training speed in float32 and bfloat16, and the sampler's speed.
+
+    python -m benchmarks.speed
+    python -m benchmarks.speed --steps 40 --calls 50
+
+Everything is timed in this one process, one after the other, so the numbers compare
+as ratios. Training: images/s of optimizer steps (Adam, a fixed random batch, after
+warm-up steps) for the STN + CNN, the CNN, the RTS ST-CNN and the letters' STN-CNN, in
+float32 and bfloat16, and the STN + CNN with the sampler as it was before it was made
+faster (``benchmarks/sampler_before.py``). Sampler: median milliseconds of one forward
+pass plus the gradients for the image and theta, current against before, at three
+sizes. Results: --results (JSON) and --table (markdown).
+"""
+import argparse
+import contextlib
+import os
+import time
+
+import numpy as np
+
+import model
+import transformer
+from benchmarks import common, sampler_before
+from letters import model as letters_model
+from mnist_stn import precision
+from mnist_stn.compat import tf
+
+# batch x input (H, W, C) -> output (h, w): the sizes of the MNIST STN, the RTS canvas
+# and the letters
+SAMPLER_SIZES = [(50, (28, 28, 1), (28, 28)), (256, (42, 42, 1), (28, 28)),
+                 (32, (60, 60, 3), (60, 60))]
+MODELS = {   # name: (build_graph, config, batch)
+    "STN + CNN": (model.build_graph, {"stn": True, "image_size": 28, "loc_head": "tutorial"}, 50),
+    "CNN": (model.build_graph, {"stn": False, "image_size": 28, "loc_head": "tutorial"}, 50),
+    "RTS ST-CNN": (model.build_graph, {"stn": True, "image_size": 42, "loc_head": "identity"},
+                   50),
+    "letters STN-CNN": (letters_model.build_graph, {"stn": True, "width": 1.0,
+                                                    "bn": "after-relu", "pixel_range": "0,1"},
+                        32),
+}
+
+
+@contextlib.contextmanager
+def sampler(module):
+    """Build the MNIST model with this STN module's sampler."""
+    saved = model.transformer
+    model.transformer = module
+    try:
+        yield
+    finally:
+        model.transformer = saved
+
+
+def train_rate(build_graph, config, batch, session_precision, steps, warmup=5):
+    """Training images/s of one model: ``steps`` Adam steps on a fixed random batch."""
+    rng = np.random.RandomState(0)
+    with tf.Graph().as_default():
+        tf.set_random_seed(0)
+        g = build_graph(config)
+        pixels = int(np.prod(g["input_shape"]))
+        classes = g["logits"].shape.as_list()[-1]
+        feed = {g["images"]: rng.rand(batch, pixels).astype(np.float32),
+                g["labels"]: rng.randint(0, classes, batch), g["keep_prob"]: 0.5}
+        if "training" in g:
+            feed[g["training"]] = True
+        with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+            step = tf.train.AdamOptimizer(1e-4).minimize(g["loss"])
+        with tf.Session(config=precision.session_config(session_precision)) as sess:
+            sess.run(tf.global_variables_initializer())
+            for _ in range(warmup):
+                sess.run(step, feed)
+            start = time.perf_counter()
+            for _ in range(steps):
+                sess.run(step, feed)
+            return steps * batch / (time.perf_counter() - start)
+
+
+def sampler_ms(module, batch, in_shape, out_dims, calls, warmup=5):
+    """Median ms of one forward pass and the gradients for the image and theta."""
+    rng = np.random.RandomState(1)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        # variables, not constants, which TF would fold into the graph before timing
+        images = tf.Variable(rng.rand(batch, *in_shape).astype(np.float32))
+        theta = tf.Variable((np.array([1, 0, 0, 0, 1, 0]) + rng.uniform(
+            -0.3, 0.3, (batch, 6))).astype(np.float32))
+        out = module.spatial_transformer_network(images, theta, out_dims=list(out_dims))
+        weights = tf.constant(rng.rand(*out.shape.as_list()).astype(np.float32))
+        fetch = [out] + tf.gradients(tf.reduce_sum(out * weights), [images, theta])
+        sess.run(tf.global_variables_initializer())
+        for _ in range(warmup):
+            sess.run(fetch)
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            sess.run(fetch)
+            times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def table(records):
+    lines = []
+    rates = records.get("training")
+    if rates:
+        lines += ["| model | float32 images/s | bfloat16 images/s | bf16 / fp32 |",
+                  "| --- | ---: | ---: | ---: |"]
+        for name, r in rates["rates"].items():
+            bf16 = f"{r['bf16']:.0f}" if r.get("bf16") else "-"
+            ratio = f"{r['bf16'] / r['fp32']:.2f}x" if r.get("bf16") else "-"
+            lines.append(f"| {name} | {r['fp32']:.0f} | {bf16} | {ratio} |")
+        lines += ["", f"`{rates['command']}`, {rates['machine']}, {rates['date']}, load "
+                      f"{rates['load_at_end']} at the end.", ""]
+    ms = records.get("sampler")
+    if ms:
+        lines += ["| sampler: batch x input -> output | before (ms) | now (ms) | speed-up |",
+                  "| --- | ---: | ---: | ---: |"]
+        for name, r in ms["sizes"].items():
+            lines.append(f"| {name} | {r['before']:.2f} | {r['now']:.2f} | "
+                         f"{r['before'] / r['now']:.2f}x |")
+        lines += ["", "Forward pass plus the gradients for the image and theta, median of "
+                      f"{ms['calls']} calls, float32. `{ms['command']}`, {ms['machine']}, "
+                      f"{ms['date']}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default="sampler,training",
+                        help="sampler, training or both (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=60,
+                        help="timed training steps per model and precision (default: "
+                             "%(default)s; the letters' model takes a quarter of them)")
+    parser.add_argument("--calls", type=int, default=50,
+                        help="timed sampler calls per size (default: %(default)s)")
+    parser.add_argument("--results", default=os.path.join("benchmarks", "results", "speed.json"),
+                        help="JSON record (default: %(default)s)")
+    parser.add_argument("--table", default=os.path.join("benchmarks", "results", "speed.md"),
+                        help="markdown table rebuilt from --results (default: %(default)s)")
+    args = parser.parse_args(argv)
+    parts = args.parts.split(",")
+    records = common.Records(args.results, args.table, table)
+    bf16 = precision.resolve("auto") == "bf16"
+    if not bf16:
+        print("This CPU has no bfloat16 dot products: float32 only.")
+    if "sampler" in parts:
+        sizes = {}
+        for batch, in_shape, out_dims in SAMPLER_SIZES:
+            name = f"{batch} x {in_shape[0]}x{in_shape[1]}x{in_shape[2]} -> " \
+                   f"{out_dims[0]}x{out_dims[1]}"
+            sizes[name] = {"before": sampler_ms(sampler_before, batch, in_shape, out_dims,
+                                                args.calls),
+                           "now": sampler_ms(transformer, batch, in_shape, out_dims,
+                                             args.calls)}
+            print(name, sizes[name], flush=True)
+        records.add("sampler", {"sizes": sizes, "calls": args.calls, **common.stamp()})
+    if "training" in parts:
+        rates = {}
+        with sampler(sampler_before):
+            build, config, batch = MODELS["STN + CNN"]
+            rates["STN + CNN, sampler before"] = {
+                "fp32": train_rate(build, config, batch, "fp32", args.steps)}
+        for name, (build, config, batch) in MODELS.items():
+            steps = args.steps // 4 if name.startswith("letters") else args.steps
+            rates[name] = {p: train_rate(build, config, batch, p, steps)
+                           for p in (("fp32", "bf16") if bf16 else ("fp32",))}
+            print(name, rates[name], flush=True)
+        records.add("training", {"rates": rates, "steps": args.steps, **common.stamp()})
+    print(table(records.data))
+
+
+if __name__ == "__main__":
+    main()
