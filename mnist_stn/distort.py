@@ -23,11 +23,11 @@ matrix M per image, canvas (x, y, 1) -> digit (x, y), both normalised, which is 
 
 Where we differ from, or go beyond, the paper's short description:
 
-- RTS: the paper only says "placed at a random location". Here the offset is uniform over
-  the positions that keep the whole transformed 28x28 digit square inside the 42x42 canvas.
-  For about 12% of draws (scale * (|cos| + |sin|) > 1.5: large and strongly rotated) that
-  square is larger than the canvas; such a digit is centred instead. The square's margins
-  are blank in MNIST (the ink fits a 20x20 box), so the ink still lands on the canvas.
+- RTS: the paper only says "placed at a random location". Here the offset is uniform
+  over every position that keeps the centre of each ink pixel (any pixel above
+  INK_LEVEL) of the rotated, scaled digit on the canvas; the blank margins of its 28x28
+  frame may leave it. (Until 2026-11-23 the whole frame had to stay on the canvas, which
+  kept 70% of the digits within 4 px of the centre.)
 - P: a quadrilateral of moved corners that is not convex (the digit would fold over
   itself) or has a corner nearly on the line through its neighbours (the homography
   would squash the digit into a sliver) is drawn again, so the noise is truncated: every
@@ -38,7 +38,8 @@ Where we differ from, or go beyond, the paper's short description:
   elastic warp may differ in its details, so read the E row beside the paper's with care.
   The random field is drawn on a margin around the digit and smoothed without padding, so
   pixels at the border move as freely as those in the middle.
-- clutter: pieces are combined with the canvas by maximum (the digit's ink is never
+- clutter: the digit is placed, like RTS, anywhere its ink stays on the canvas (a whole
+  pixel shift). Pieces are combined with the canvas by maximum (the digit's ink is never
   erased); DeepMind's generator adds and clips at 1. Pieces come from other digits of the
   same input (the batch, or the whole set for ``fixed_test_set``), not from all of MNIST.
   Crops are uniform over the 28x28 field, so some pieces are (nearly) blank, as there.
@@ -76,6 +77,7 @@ E_TRUNCATE = 4.0             # the Gaussian kernel reaches E_TRUNCATE * E_SIGMA 
 CLUTTER_PIECES = 6
 CLUTTER_PIECE_SIZE = 6
 
+INK_LEVEL = 0.0              # a pixel brighter than this is ink (RTS and clutter placement)
 FIXED_TEST_SEED = 1506       # the default seed of fixed_test_set
 VALIDATION_SEED, TEST_SEED = 1, 2   # the seeds of the validation and test sets trained with
 CHUNK = 1000                 # images per session run, to bound memory (random draws are
@@ -197,7 +199,7 @@ class Distorter:
         draws = []
         for start in range(0, n, CHUNK):
             chunk = images[start:start + CHUNK]
-            x, y, params = getattr(self, "_draw_" + self.kind)(len(chunk))
+            x, y, params = getattr(self, "_draw_" + self.kind)(chunk)
             out[start:start + len(chunk)] = self._sample(chunk, x, y)
             draws.append(params)
         params = {key: np.concatenate([d[key] for d in draws]) for key in draws[0]}
@@ -244,25 +246,33 @@ class Distorter:
         return (m[:, 0, 0] * gx + m[:, 0, 1] * gy + m[:, 0, 2],
                 m[:, 1, 0] * gx + m[:, 1, 1] * gy + m[:, 1, 2])
 
-    def _draw_R(self, n):
+    def _draw_R(self, images):
+        n = len(images)
         angle = np.radians(self._rng.uniform(-R_MAX_ANGLE, R_MAX_ANGLE, n))
         matrix = _similarity_matrix(angle, np.ones(n), np.zeros((n, 2)), self.canvas_size)
         return (*self._apply_matrix(matrix), {"angle": angle, "matrix": matrix})
 
-    def _draw_RTS(self, n):
-        size = self.canvas_size
+    def _draw_RTS(self, images):
+        n, size = len(images), self.canvas_size
         angle = np.radians(self._rng.uniform(-RTS_MAX_ANGLE, RTS_MAX_ANGLE, n))
         scale = self._rng.uniform(*RTS_SCALE_RANGE, size=n)
-        # Half the side of the box around the rotated, scaled 28x28 square (pixel edges),
-        # the same along x and y; the canvas reaches size / 2 from its centre.
-        half = scale * (IMAGE_SIZE / 2.0) * (np.abs(np.cos(angle)) + np.abs(np.sin(angle)))
-        room = np.maximum(size / 2.0 - half, 0.0)            # (n,): 0 = centred
-        offset = self._rng.uniform(-1.0, 1.0, (n, 2)) * room[:, None]
+        # Where the ink goes once rotated and scaled about the digit's centre: (n, 784, 2)
+        # pixel centres from the canvas centre, before the offset.
+        points, ink = _ink_points(images)
+        turned = np.einsum("nij,nkj->nki", scale[:, None, None] * _rotation(angle), points)
+        lowest = np.where(ink[..., None], turned, np.inf).min(axis=1)      # (n, 2): x, y
+        highest = np.where(ink[..., None], turned, -np.inf).max(axis=1)
+        # Offsets that keep every ink pixel's centre on the canvas, drawn uniformly.
+        half = (size - 1) / 2.0
+        low, high = -half - lowest, half - highest
+        offset = low + self._rng.uniform(0.0, 1.0, (n, 2)) * np.maximum(high - low, 0.0)
+        offset = np.where(high >= low, offset, (low + high) / 2.0)   # too big: centred
         matrix = _similarity_matrix(angle, scale, offset, size)
         return (*self._apply_matrix(matrix),
                 {"angle": angle, "matrix": matrix, "scale": scale, "offset": offset})
 
-    def _draw_P(self, n):
+    def _draw_P(self, images):
+        n = len(images)
         # Digit corners (TL, TR, BR, BL) in normalised digit coordinates: (4, 2)
         square = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
         scale = self._rng.uniform(*P_SCALE_RANGE, size=n)
@@ -292,7 +302,8 @@ class Distorter:
         corners = moved + half_canvas                          # pixel (col, row) indices
         return x, y, {"scale": scale, "corners": corners, "homography": homography}
 
-    def _draw_E(self, n):
+    def _draw_E(self, images):
+        n = len(images)
         g = _gaussian_matrix(IMAGE_SIZE, E_SIGMA, E_TRUNCATE)  # (28, 28 + 2r)
         side = g.shape[1]
         noise = self._rng.uniform(-1.0, 1.0, (n, 2, side, side))
@@ -304,9 +315,14 @@ class Distorter:
         y = (rows + displacement[:, 1]) / _HALF - 1.0
         return x, y, {"displacement": displacement}
 
-    def _draw_clutter(self, n):
-        room = self.canvas_size - IMAGE_SIZE                 # top-left rows/cols 0..room
-        position = self._rng.randint(0, room + 1, (n, 2))    # (n, 2): row, col
+    def _draw_clutter(self, images):
+        n, size = len(images), self.canvas_size
+        room = size - IMAGE_SIZE
+        # the ink's first and last row and column in the 28x28 frame: (n, 2) each
+        first, last = _ink_box(images)
+        # (n, 2) row, col of the frame's top-left pixel: any that keeps the ink on the
+        # canvas, so the frame itself may hang over the edge
+        position = self._rng.randint(-first, size - last)
         # a pure translation by the position: p_digit = p_canvas - (position - centre gap)
         offset = position[:, ::-1] - room / 2.0              # (n, 2): x, y pixels
         matrix = _similarity_matrix(np.zeros(n), np.ones(n), offset, self.canvas_size)
@@ -336,6 +352,29 @@ class Distorter:
             crop = images[source[:, k, None, None], sr, sc]
             canvas[batch, dr, dc] = np.maximum(canvas[batch, dr, dc], crop)
         return np.concatenate([source[:, :, None], src_rc, dst_rc], axis=2)
+
+
+def _ink_points(images):
+    """Every pixel centre of the 28x28 frame, (n, 784, 2) as (x, y) pixels from the
+    frame's centre, and (n, 784) whether it holds ink; a blank digit counts every pixel
+    (its whole frame is placed)."""
+    ink = images.reshape(len(images), -1) > INK_LEVEL
+    ink[~ink.any(axis=1)] = True
+    rows, cols = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE]
+    points = np.stack([cols.ravel() - _HALF, rows.ravel() - _HALF], axis=1)
+    return np.broadcast_to(points, (len(images),) + points.shape), ink
+
+
+def _ink_box(images):
+    """First and last (row, col) holding ink per digit, (n, 2) each; the whole frame for
+    a blank digit."""
+    ink = images.reshape(len(images), IMAGE_SIZE, IMAGE_SIZE) > INK_LEVEL
+    blank = ~ink.any(axis=(1, 2))
+    ink[blank] = True
+    lines = (ink.any(axis=2), ink.any(axis=1))                       # rows, cols: (n, 28)
+    first = np.stack([line.argmax(axis=1) for line in lines], axis=1)
+    last = np.stack([IMAGE_SIZE - 1 - line[:, ::-1].argmax(axis=1) for line in lines], axis=1)
+    return first, last
 
 
 def _well_shaped(quads):

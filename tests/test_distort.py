@@ -188,38 +188,38 @@ def test_rotation_angle_statistics():
 
 # -- RTS ------------------------------------------------------------------------------
 
-def rts_corner_pixels(matrix, size):
-    """Canvas positions (pixels from the canvas centre, (N, 4, 2)) of the corners of the
-    28x28 digit square (pixel edges, +-14 px), by inverting canvas -> digit matrices."""
-    edge = (IMAGE_SIZE / 2.0) / CENTRE                     # +-14 px in normalised units
-    square = np.array([[-edge, -edge], [edge, -edge], [edge, edge], [-edge, edge]])
+def canvas_points(matrix, points, size):
+    """Canvas positions (pixels from the canvas centre) of digit points (pixels from the
+    digit centre, (K, 2)), by inverting the canvas -> digit matrices: (N, K, 2)."""
     linear, shift = matrix[:, :, :2], matrix[:, :, 2]
-    canvas = np.einsum("nij,nkj->nki", np.linalg.inv(linear), square[None] - shift[:, None])
+    digit = np.asarray(points) / CENTRE                    # normalised digit coordinates
+    canvas = np.einsum("nij,nkj->nki", np.linalg.inv(linear), digit[None] - shift[:, None])
     return canvas * (size - 1) / 2.0
 
 
-def test_rts_digit_square_stays_on_canvas():
-    size = distort.CANVAS_SIZE["RTS"]
-    _, p = run("RTS", np.zeros((2000, IMAGE_PIXELS), np.float32), seed=2)
+def test_rts_ink_stays_on_canvas_and_is_placed_anywhere():
+    size, half = distort.CANVAS_SIZE["RTS"], (distort.CANVAS_SIZE["RTS"] - 1) / 2.0
+    images = digits(1000, seed=5)
+    images[images < 0.05] = 0.0        # a blob's far tail is no ink (MNIST's margins are 0)
+    _, p = run("RTS", images, seed=2)
     angle, scale, offset = np.degrees(p["angle"]), p["scale"], p["offset"]
-    assert np.abs(angle).max() <= 45.0 and abs(angle.mean()) < 2.0
+    assert np.abs(angle).max() <= 45.0 and abs(angle.mean()) < 3.0
     assert scale.min() >= 0.7 and scale.max() <= 1.2
-    assert scale.min() < 0.72 and scale.max() > 1.18
-    corners = rts_corner_pixels(p["matrix"], size)
-    extent = np.abs(corners).max(axis=(1, 2))              # (N,) furthest corner coordinate
-    # the corners are the rotated, scaled square around the offset
-    centres = corners.mean(axis=1)
-    np.testing.assert_allclose(centres, offset, atol=1e-6)
-    radius = np.linalg.norm(corners - centres[:, None], axis=2)
-    np.testing.assert_allclose(radius, np.repeat((scale * 14 * np.sqrt(2))[:, None], 4, 1),
-                               rtol=1e-6)
-    fits = (np.abs(corners - centres[:, None]).max(axis=(1, 2))) <= size / 2.0
-    assert 0.05 < 1 - fits.mean() < 0.2                    # ~12% cannot fit at all
-    assert np.all(extent[fits] <= size / 2.0 + 1e-6)       # inside the 42x42 canvas
-    np.testing.assert_array_equal(offset[~fits], 0.0)      # too big to fit: centred
-    # the placement uses the room: some squares touch the canvas edge, offsets vary
-    assert extent[fits].max() > size / 2.0 - 0.5
-    assert np.abs(offset).max() > 8 and offset.std(axis=0).min() > 2
+    rows, cols = np.mgrid[0:28, 0:28]
+    pixels = np.stack([cols.ravel() - CENTRE, rows.ravel() - CENTRE], axis=1)   # (784, 2)
+    where = canvas_points(p["matrix"], pixels, size)                # (N, 784, 2)
+    ink = images > 0
+    # every ink pixel's centre lands on the canvas, and the placement uses all the room:
+    # some ink touches an edge, and many digits sit far from the centre
+    reach = np.where(ink[..., None], np.abs(where), 0).max(axis=(1, 2))
+    assert reach.max() <= half + 1e-6
+    assert (reach > half - 1).mean() > 0.05
+    ink_centre = (where * ink[..., None]).sum(1) / ink.sum(1)[:, None]
+    distance = np.linalg.norm(ink_centre, axis=1)
+    assert (distance > 9).mean() > 0.25 and distance.max() > 13
+    # the frame's own centre is the offset
+    np.testing.assert_allclose(canvas_points(p["matrix"], [[0, 0]], size)[:, 0], offset,
+                               atol=1e-6)
 
 
 def test_rts_ink_scales_with_area_and_matches_matrix():
@@ -323,26 +323,32 @@ def test_clutter_digit_inside_and_six_pieces():
     assert out.shape == (40, size * size)
     position, pieces = p["position"], p["pieces"]
     assert pieces.shape == (40, 6, 5)
-    assert position.min() >= 0 and position.max() <= size - 28
+    srcs = images.reshape(40, 28, 28)
+    # the frame may hang over the edge, the ink never does
+    for i in range(40):
+        rows, cols = np.nonzero(srcs[i] > 0)
+        assert 0 <= position[i, 0] + rows.min() and position[i, 0] + rows.max() < size
+        assert 0 <= position[i, 1] + cols.min() and position[i, 1] + cols.max() < size
     assert np.all(pieces[:, :, 0] != np.arange(40)[:, None])    # from other digits
     assert pieces[:, :, 1:3].min() >= 0 and pieces[:, :, 1:3].max() <= 28 - piece
     assert pieces[:, :, 3:].min() >= 0 and pieces[:, :, 3:].max() <= size - piece
-    canvases = out.reshape(40, size, size)
-    srcs = images.reshape(40, 28, 28)
+    # canvases with a 28-pixel margin, so a frame hanging over the edge can be cut out
+    canvases = np.pad(out.reshape(40, size, size), [(0, 0), (28, 28), (28, 28)])
     for i in range(40):
-        r, c = position[i]
+        r, c = position[i] + 28
         block = canvases[i, r:r + 28, c:c + 28]
         # the whole digit is there, never darkened; where it is bright it is unchanged
         assert np.all(block >= srcs[i] - 1e-6)
         bright = srcs[i] > 0.5
         np.testing.assert_allclose(block[bright], srcs[i][bright], atol=1e-5)
         # rebuild the canvas independently: digit pasted, then six max-combined pieces
-        want = np.zeros((size, size), np.float32)
+        want = np.zeros((size + 56, size + 56), np.float32)
         want[r:r + 28, c:c + 28] = srcs[i]
+        want = want[28:-28, 28:-28]
         for src, sr, sc, dr, dc in pieces[i]:
             want[dr:dr + piece, dc:dc + piece] = np.maximum(
                 want[dr:dr + piece, dc:dc + piece], srcs[src, sr:sr + piece, sc:sc + piece])
-        np.testing.assert_allclose(canvases[i], want, atol=1e-5)
+        np.testing.assert_allclose(canvases[i, 28:-28, 28:-28], want, atol=1e-5)
 
 
 def test_clutter_pieces_counted_on_blank_digit():
@@ -386,3 +392,18 @@ def test_p_never_squashes_a_digit_into_a_sliver():
     assert sines.min() >= distort.P_MIN_TURN_SIN - 1e-9
     kept = out.sum(1) / images.sum(1)
     assert np.quantile(kept, 0.01) > 0.12      # 0.07 before near-straight corners were redrawn
+
+
+def test_clutter_places_the_ink_anywhere_on_the_canvas():
+    size = distort.CANVAS_SIZE["clutter"]
+    images = digits(500, seed=6)
+    _, p = run("clutter", images, seed=4)
+    first, last = [], []
+    for img in images.reshape(-1, 28, 28):
+        rows, cols = np.nonzero(img > 0)
+        first.append([rows.min(), cols.min()])
+        last.append([rows.max(), cols.max()])
+    top_left, bottom_right = p["position"] + first, p["position"] + last
+    assert top_left.min() == 0 and bottom_right.max() == size - 1   # edges reached
+    assert (p["position"] < 0).any()                                 # frame over the edge
+    assert top_left.min() >= 0 and bottom_right.max() <= size - 1
