@@ -20,13 +20,14 @@ import numpy as np
 
 import model
 from benchmarks import common
-from mnist_stn import checkpoints, data, distort, figures, geometry, training
+from mnist_stn import checkpoints, data, distort, figures, geometry, precision, training
 from mnist_stn.training import TrainConfig
 
 # Jaderberg et al. 2015, Table 1: % test error of the CNN and the ST-CNN (affine).
 PAPER = {"R": (1.2, 0.7), "RTS": (0.8, 0.5), "P": (1.5, 0.8), "E": (1.4, 1.2),
          "clutter": (3.5, 1.7)}
 ROTATING = ("R", "RTS")
+LOCATING = ("RTS", "clutter")
 FIGURE_DIGITS = 10
 
 
@@ -43,11 +44,33 @@ def rotation_spread(restored, test_images, kind):
     return float(np.degrees(params["angle"]).std()), float(np.degrees(residual).std())
 
 
+def how_it_found(restored, test_images, digits, kind):
+    """Median area of the sampled box over the canvas's, and the fraction of test digits
+    whose ink centre lies inside their box."""
+    size = distort.CANVAS_SIZE[kind]
+    boxes = geometry.sampled_box(restored.run(test_images, names=("theta",))["theta"], size)
+    # the digit's own ink centre, in canvas pixels (the clutter's pieces left out)
+    with distort.Distorter(kind, seed=distort.TEST_SEED) as distorter:
+        _, params = distorter(digits, return_params=True)
+    frame = digits.reshape(-1, 28, 28)
+    rows, cols = np.mgrid[0:28, 0:28] - 13.5
+    mass = frame.sum(axis=(1, 2))
+    centre = np.stack([(frame * cols).sum(axis=(1, 2)), (frame * rows).sum(axis=(1, 2))],
+                      axis=1) / mass[:, None]                          # from the frame centre
+    linear, shift = params["matrix"][:, :, :2], params["matrix"][:, :, 2]
+    normalised = np.einsum("nij,nj->ni", np.linalg.inv(linear), centre / 13.5 - shift)
+    on_canvas = (normalised + 1.0) / 2.0 * (size - 1)
+    inside = geometry.inside_box(on_canvas, boxes)
+    return (float(np.median(geometry.box_area(boxes)) / (size - 1) ** 2),
+            float(inside.mean()))
+
+
 def run(kind, stn, args, datasets, ckpt_dir):
     """Train one model on one distortion; returns its record."""
     config = TrainConfig(
         model={"stn": stn, "distortion": kind, "image_size": distort.CANVAS_SIZE[kind],
-               "loc_head": args.loc_head}, ckpt_dir=ckpt_dir, steps=args.steps, seed=args.seed)
+               "loc_head": args.loc_head}, ckpt_dir=ckpt_dir, steps=args.steps, seed=args.seed,
+        precision=args.precision)
     inputs = distort.training_inputs(datasets, kind, args.seed)
     start = time.time()
     metrics = training.fit(config, model.build_graph, **inputs)
@@ -56,9 +79,10 @@ def run(kind, stn, args, datasets, ckpt_dir):
               "test_error": 100 * (1 - metrics["test_accuracy"]),
               "wall_minutes": (time.time() - start) / 60,
               "images_per_second": metrics["images_per_second"],
-              "loc_head": args.loc_head if stn else None, **common.stamp()}
+              "loc_head": args.loc_head if stn else None, "precision": args.precision,
+              **common.stamp()}
     if stn:
-        restored = checkpoints.Restored(ckpt_dir, model.build_graph)
+        restored = checkpoints.Restored(ckpt_dir, model.build_graph, precision=args.precision)
         test_images, labels = inputs["test"]
         out = restored.run(test_images[:FIGURE_DIGITS])
         size = config.model["image_size"]
@@ -72,6 +96,9 @@ def run(kind, stn, args, datasets, ckpt_dir):
         if kind in ROTATING:
             record["angle_std"], record["residual_angle_std"] = rotation_spread(
                 restored, datasets.test.images, kind)
+        if kind in LOCATING:
+            record["box_area"], record["centre_in_box"] = how_it_found(
+                restored, test_images, datasets.test.images, kind)
         restored.close()
     return record
 
@@ -79,8 +106,9 @@ def run(kind, stn, args, datasets, ckpt_dir):
 def table(records):
     """The markdown table of all recorded runs, in the paper's order."""
     lines = ["| distortion | paper CNN | paper ST-CNN | our CNN | our ST-CNN | steps x batch "
-             "| wall time CNN / ST-CNN | rotation std before / after the STN |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| wall time CNN / ST-CNN | rotation std before / after the STN | median box "
+             "area / ink centre in box |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     machines = set()
     for kind in PAPER:
         cnn, stn = records.get(f"{kind}/CNN"), records.get(f"{kind}/ST-CNN")
@@ -93,8 +121,11 @@ def table(records):
                     if stn and "angle_std" in stn else "")
         error = [f"{r['test_error']:.2f}%" if r else "not run" for r in (cnn, stn)]
         wall = [f"{r['wall_minutes']:.1f}" if r else "-" for r in (cnn, stn)]
+        found = (f"{stn['box_area']:.0%} / {stn['centre_in_box']:.1%}"
+                 if stn and "box_area" in stn else "")
         lines.append(f"| {kind} | {PAPER[kind][0]}% | {PAPER[kind][1]}% | {error[0]} | "
-                     f"{error[1]} | {steps} | {wall[0]} / {wall[1]} min | {rotation} |")
+                     f"{error[1]} | {steps} | {wall[0]} / {wall[1]} min | {rotation} | "
+                     f"{found} |")
     lines += ["", "% test error on the fixed distorted test sets (10,000 digits each), on "
               + "; ".join(sorted(machines)) + ". Each run's command and date are in "
               "the JSON record beside this table."]
@@ -123,7 +154,10 @@ def main(argv=None):
                         help="markdown table rebuilt from --results (default: %(default)s)")
     parser.add_argument("--figures", default=os.path.join("docs", "distorted"),
                         help="where the ST-CNN grids go (default: %(default)s)")
+    parser.add_argument("--precision", choices=precision.PRECISIONS, default="auto",
+                        help="as train.py's --precision (default: %(default)s)")
     args = parser.parse_args(argv)
+    args.precision = precision.resolve(args.precision)
     kinds = args.kinds.split(",")
     unknown = set(kinds) - set(PAPER)
     if unknown:

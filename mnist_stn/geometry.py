@@ -39,3 +39,17 @@ def residual_rotation(matrices, thetas):
     # the rotation of a 2x2 matrix: that of its closest similarity transform
     return np.arctan2(composite[:, 1, 0] - composite[:, 0, 1],
                       composite[:, 0, 0] + composite[:, 1, 1])
+
+
+def box_area(boxes):
+    """Area (px^2) of quadrilaterals (N, 4, 2) with corners in order (shoelace formula)."""
+    x, y = boxes[..., 0], boxes[..., 1]
+    return 0.5 * np.abs((x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1))
+
+
+def inside_box(points, boxes):
+    """Whether each point (N, 2) lies inside its convex quadrilateral (N, 4, 2)."""
+    edges = np.roll(boxes, -1, axis=1) - boxes                       # (N, 4, 2)
+    to_point = points[:, None, :] - boxes
+    cross = edges[..., 0] * to_point[..., 1] - edges[..., 1] * to_point[..., 0]
+    return np.all(cross >= 0, axis=1) | np.all(cross <= 0, axis=1)
