@@ -188,7 +188,8 @@ def build_graph(config):
     Returns:
       A dict of graph nodes: the placeholders ``images`` (B, S*S), ``labels`` (B,),
       ``keep_prob`` and ``loc_keep_prob`` (both 1.0 unless fed); ``input_shape``
-      (S, S, 1), how to unflatten ``images``; ``logits``,
+      (S, S, 1), how to unflatten ``images``; ``loc_variables``, the loc net's
+      trainable variables; ``logits``,
       ``rectified``, ``theta`` (None without the STN), ``probabilities``,
       ``predictions``, ``num_correct``, ``accuracy`` and ``loss``.
     """
@@ -200,7 +201,9 @@ def build_graph(config):
     logits, rectified = forward(images, keep_prob, loc_keep_prob, use_stn=config["stn"],
                                 image_size=size, loc_head=config["loc_head"])
     theta = tf.get_default_graph().get_tensor_by_name("theta:0") if config["stn"] else None
+    loc_variables = [v for v in tf.trainable_variables() if v.name.startswith("loc_layer_")]
     return {"images": images, "labels": labels, "keep_prob": keep_prob,
+            "loc_variables": loc_variables,
             "loc_keep_prob": loc_keep_prob, "input_shape": (size, size, NUM_CHANNELS),
             "logits": logits, "rectified": rectified, "theta": theta,
             **metrics(logits, labels)}

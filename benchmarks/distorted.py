@@ -70,7 +70,7 @@ def run(kind, stn, args, datasets, ckpt_dir):
     config = TrainConfig(
         model={"stn": stn, "distortion": kind, "image_size": distort.CANVAS_SIZE[kind],
                "loc_head": args.loc_head}, ckpt_dir=ckpt_dir, steps=args.steps, seed=args.seed,
-        precision=args.precision)
+        precision=args.precision, loc_lr_multiplier=args.loc_lr_multiplier if stn else 1.0)
     inputs = distort.training_inputs(datasets, kind, args.seed)
     start = time.time()
     metrics = training.fit(config, model.build_graph, **inputs)
@@ -80,6 +80,7 @@ def run(kind, stn, args, datasets, ckpt_dir):
               "wall_minutes": (time.time() - start) / 60,
               "images_per_second": metrics["images_per_second"],
               "loc_head": args.loc_head if stn else None, "precision": args.precision,
+              "loc_lr_multiplier": args.loc_lr_multiplier if stn else None,
               **common.stamp()}
     if stn:
         restored = checkpoints.Restored(ckpt_dir, model.build_graph, precision=args.precision)
@@ -129,6 +130,18 @@ def table(records):
     lines += ["", "% test error on the fixed distorted test sets (10,000 digits each), on "
               + "; ".join(sorted(machines)) + ". Each run's command and date are in "
               "the JSON record beside this table."]
+    tagged = [(key, r) for key, r in records.items() if r.get("tag")]
+    if tagged:
+        lines += ["", "| run | test error | rotation std before / after | median box area / "
+                      "ink centre in box | steps x batch | wall time | command |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for key, r in tagged:
+            rotation = (f"{r['angle_std']:.1f}° / {r['residual_angle_std']:.1f}°"
+                        if "angle_std" in r else "")
+            found = f"{r['box_area']:.0%} / {r['centre_in_box']:.1%}" if "box_area" in r else ""
+            lines.append(f"| {key} | {r['test_error']:.2f}% | {rotation} | {found} | "
+                         f"{r['steps']} x {r['batch_size']} | {r['wall_minutes']:.1f} min | "
+                         f"`{r['command']}` |")
     return "\n".join(lines) + "\n"
 
 
@@ -156,6 +169,12 @@ def main(argv=None):
                         help="where the ST-CNN grids go (default: %(default)s)")
     parser.add_argument("--precision", choices=precision.PRECISIONS, default="auto",
                         help="as train.py's --precision (default: %(default)s)")
+    parser.add_argument("--tag", default="",
+                        help="an ablation's name: its runs are recorded apart from the "
+                             "main table's, in the ablation table (default: none)")
+    parser.add_argument("--loc-lr-multiplier", type=float, default=1.0,
+                        help="the ST-CNN's loc net learns at this multiple of the "
+                             "learning rate (default: %(default)s)")
     args = parser.parse_args(argv)
     args.precision = precision.resolve(args.precision)
     kinds = args.kinds.split(",")
@@ -170,7 +189,8 @@ def main(argv=None):
                 datasets = data.load_mnist(args.data_dir, seed=args.seed)
                 record = run(kind, name == "stn", args, datasets,
                              os.path.join(tmp, f"{name}-{kind}"))
-                records.add(f"{kind}/{record['model']}", record)
+                tag = f" [{args.tag}]" if args.tag else ""
+                records.add(f"{kind}/{record['model']}{tag}", {**record, "tag": args.tag})
     print(table(records.data))
 
 

@@ -35,6 +35,7 @@ class TrainConfig:
     eval_every: int = 1000
     save_every: int = 1000
     precision: str = "fp32"      # or "bf16": see mnist_stn/precision.py
+    loc_lr_multiplier: float = 1.0   # the loc net's learning rate over the classifier's
 
     def check(self, train_size):
         """Raise ValueError naming the flag of the first value that cannot train."""
@@ -51,6 +52,8 @@ class TrainConfig:
                 raise ValueError(f"--{name.replace('_', '-')} must be in (0, 1]")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"--precision must be fp32 or bf16 here, not {self.precision}")
+        if not (math.isfinite(self.loc_lr_multiplier) and self.loc_lr_multiplier > 0):
+            raise ValueError("--loc-lr-multiplier must be a positive number")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}")
 
@@ -86,7 +89,7 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
     global_step = tf.train.get_global_step()
     # models with batch norm keep their moving averages' updates here
     with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
-        train_op = optimizer.minimize(g["loss"], global_step=global_step)
+        train_op = build_train_op(g, optimizer, global_step, config, make_optimizer)
     image_summary = build_image_summary(g)
     saver = tf.train.Saver(max_to_keep=3)
 
@@ -150,6 +153,24 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
     checkpoints.write_json(os.path.join(config.ckpt_dir, checkpoints.METRICS_FILE), metrics)
     print(f"Saved {path}")
     return metrics
+
+
+def build_train_op(g, optimizer, global_step, config, make_optimizer):
+    """One optimizer step; the loc net's own optimizer when its rate is scaled.
+
+    With Adam, scaling the loc net's gradients would change nothing (its steps do not
+    depend on the gradients' scale), so ``loc_lr_multiplier`` != 1 gives the variables
+    in ``g["loc_variables"]`` an optimizer of their own at that multiple of the rate.
+    """
+    loc_vars = g.get("loc_variables") or []
+    if config.loc_lr_multiplier == 1.0 or not loc_vars:
+        return optimizer.minimize(g["loss"], global_step=global_step)
+    rest = [v for v in tf.trainable_variables() if v not in loc_vars]
+    grads = tf.gradients(g["loss"], rest + loc_vars)
+    loc_optimizer = make_optimizer(config.loc_lr_multiplier * learning_rate_schedule(config))
+    return tf.group(
+        optimizer.apply_gradients(zip(grads[:len(rest)], rest), global_step=global_step),
+        loc_optimizer.apply_gradients(zip(grads[len(rest):], loc_vars)))
 
 
 def learning_rate_schedule(config):

@@ -310,3 +310,24 @@ def test_a_grid_without_stn_says_so(tmp_path):
     texts = [t.get_text() for ax in grid_texts(tmp_path, 3, lower_label="CNN").axes
              for t in ax.texts]
     assert "CNN" in texts and "STN" not in texts
+
+
+def test_loc_lr_multiplier_moves_only_the_loc_net_faster():
+    # Adam's first step moves every weight by the learning rate (times the gradient's
+    # sign): 0.1 for the classifier's, 10 x 0.1 for the loc net's
+    config = training.TrainConfig(model={}, ckpt_dir="", learning_rate=0.1,
+                                  lr_schedule="constant", loc_lr_multiplier=10.0)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        loc = tf.Variable([1.0, -2.0])
+        rest = tf.Variable([3.0])
+        loss = tf.reduce_sum(loc * [2.0, -1.0]) + tf.reduce_sum(rest * 5.0)
+        step = tf.train.get_or_create_global_step()
+        op = training.build_train_op({"loss": loss, "loc_variables": [loc]},
+                                     tf.train.AdamOptimizer(0.1), step, config,
+                                     tf.train.AdamOptimizer)
+        sess.run(tf.global_variables_initializer())
+        sess.run(op)
+        got_loc, got_rest, got_step = sess.run([loc, rest, step])
+    np.testing.assert_allclose(got_loc, [1.0 - 1.0, -2.0 + 1.0], atol=1e-5)
+    np.testing.assert_allclose(got_rest, [3.0 - 0.1], atol=1e-6)
+    assert got_step == 1
