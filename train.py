@@ -44,6 +44,11 @@ def build_parser():
         help="train and test on distorted digits, as in the STN paper: R rotated, RTS "
              "rotated/scaled/translated on 42x42, P projective, E elastic, clutter on "
              "60x60 (default: %(default)s)")
+    add("--ramp-steps", type=int, default=DEFAULTS.ramp_steps,
+        help="with --distortion: grow the training distortions from none to full over "
+             "the first N steps, so the classifier learns upright digits first and the "
+             "STN learns to turn the others upright (default: %(default)s, full from "
+             "the start; the test set is always fully distorted)")
     add("--loc-head", choices=model.LOC_HEADS, default=None,
         help="how the loc net's last layer starts: tutorial (random weights, identity "
              "bias, tanh) or identity (zero weights, no tanh: every image starts at the "
@@ -82,7 +87,7 @@ def parse_args(argv=None):
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
         lr_schedule=args.lr_schedule, keep_prob=args.keep_prob,
         loc_keep_prob=args.loc_keep_prob, seed=args.seed, log_every=args.log_every,
-        eval_every=args.eval_every, save_every=args.eval_every,
+        eval_every=args.eval_every, save_every=args.eval_every, ramp_steps=args.ramp_steps,
         precision=precision.resolve(args.precision))
     try:
         config.check(train_size=TRAIN_FILE_SIZE - VALIDATION_SIZE)
@@ -94,7 +99,8 @@ def parse_args(argv=None):
 
 def train(config, datasets):
     """Train on MNIST (distorted as config.model says); returns the metrics."""
-    inputs = distort.training_inputs(datasets, config.model["distortion"], config.seed)
+    inputs = distort.training_inputs(datasets, config.model["distortion"], config.seed,
+                                     config.ramp_steps)
     metrics = training.fit(config, model.build_graph, **inputs)
     print(f"Test accuracy: {metrics['test_accuracy']:.2%} "
           f"({model.describe(config.model)}, {metrics['steps']} steps)")

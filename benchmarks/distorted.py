@@ -70,8 +70,9 @@ def run(kind, stn, args, datasets, ckpt_dir):
     config = TrainConfig(
         model={"stn": stn, "distortion": kind, "image_size": distort.CANVAS_SIZE[kind],
                "loc_head": args.loc_head}, ckpt_dir=ckpt_dir, steps=args.steps, seed=args.seed,
-        precision=args.precision, loc_lr_multiplier=args.loc_lr_multiplier if stn else 1.0)
-    inputs = distort.training_inputs(datasets, kind, args.seed)
+        precision=args.precision, loc_lr_multiplier=args.loc_lr_multiplier if stn else 1.0,
+        ramp_steps=args.ramp_steps)
+    inputs = distort.training_inputs(datasets, kind, args.seed, args.ramp_steps)
     start = time.time()
     metrics = training.fit(config, model.build_graph, **inputs)
     record = {"kind": kind, "model": "ST-CNN" if stn else "CNN", "steps": metrics["steps"],
@@ -81,6 +82,7 @@ def run(kind, stn, args, datasets, ckpt_dir):
               "images_per_second": metrics["images_per_second"],
               "loc_head": args.loc_head if stn else None, "precision": args.precision,
               "loc_lr_multiplier": args.loc_lr_multiplier if stn else None,
+              "ramp_steps": args.ramp_steps,
               **common.stamp()}
     if stn:
         restored = checkpoints.Restored(ckpt_dir, model.build_graph, precision=args.precision)
@@ -175,6 +177,9 @@ def main(argv=None):
     parser.add_argument("--loc-lr-multiplier", type=float, default=1.0,
                         help="the ST-CNN's loc net learns at this multiple of the "
                              "learning rate (default: %(default)s)")
+    parser.add_argument("--ramp-steps", type=int, default=0,
+                        help="as train.py's --ramp-steps, for both models (default: "
+                             "%(default)s)")
     args = parser.parse_args(argv)
     args.precision = precision.resolve(args.precision)
     kinds = args.kinds.split(",")

@@ -46,6 +46,13 @@ Where we differ from, or go beyond, the paper's short description:
 
 Training draws fresh distortions for every batch (call a Distorter on each batch); the
 test set is distorted once with a fixed seed (``fixed_test_set``).
+
+Beyond the paper, a curriculum: a Distorter's ``strength`` (1 = the protocol above) scales
+every range towards "no distortion" (angles, the scale's distance from 1, offsets from
+the centre, P's corner noise, E's displacements; clutter keeps its pieces). Training can
+grow it from 0 to 1 over its first steps (``training_inputs(..., ramp_steps)``), so the
+classifier first learns upright, centred digits: then turning a digit upright lowers the
+loss, which is what teaches the STN to do it. Test sets are always at strength 1.
 """
 import numpy as np
 
@@ -138,10 +145,11 @@ class Distorter:
     ``with Distorter(...) as d``).
     """
 
-    def __init__(self, kind, seed=None):
+    def __init__(self, kind, seed=None, strength=1.0):
         if kind not in KINDS:
             raise ValueError(f"unknown distortion {kind!r}; choose one of {', '.join(KINDS)}")
         self.kind = kind
+        self.strength = strength     # 1: the protocol; 0: the digit as it is (see above)
         self.canvas_size = CANVAS_SIZE[kind]
         self._rng = np.random.RandomState(seed)
         self._grid = _canvas_grid(self.canvas_size)          # (S, S) x and y, normalised
@@ -222,6 +230,12 @@ class Distorter:
 
     # -- helpers ---------------------------------------------------------------------
 
+    def _toward(self, drawn, neutral):
+        """``drawn`` moved towards ``neutral`` as ``strength`` says (exactly it at 1)."""
+        if self.strength == 1.0:
+            return drawn
+        return neutral + self.strength * (drawn - neutral)
+
     def _check(self, images):
         images = np.asarray(images, np.float32)
         if images.ndim == 2 and images.shape[1] == IMAGE_PIXELS:
@@ -248,14 +262,14 @@ class Distorter:
 
     def _draw_R(self, images):
         n = len(images)
-        angle = np.radians(self._rng.uniform(-R_MAX_ANGLE, R_MAX_ANGLE, n))
+        angle = self.strength * np.radians(self._rng.uniform(-R_MAX_ANGLE, R_MAX_ANGLE, n))
         matrix = _similarity_matrix(angle, np.ones(n), np.zeros((n, 2)), self.canvas_size)
         return (*self._apply_matrix(matrix), {"angle": angle, "matrix": matrix})
 
     def _draw_RTS(self, images):
         n, size = len(images), self.canvas_size
-        angle = np.radians(self._rng.uniform(-RTS_MAX_ANGLE, RTS_MAX_ANGLE, n))
-        scale = self._rng.uniform(*RTS_SCALE_RANGE, size=n)
+        angle = self.strength * np.radians(self._rng.uniform(-RTS_MAX_ANGLE, RTS_MAX_ANGLE, n))
+        scale = self._toward(self._rng.uniform(*RTS_SCALE_RANGE, size=n), 1.0)
         # Where the ink goes once rotated and scaled about the digit's centre: (n, 784, 2)
         # pixel centres from the canvas centre, before the offset.
         points, ink = _ink_points(images)
@@ -267,6 +281,7 @@ class Distorter:
         low, high = -half - lowest, half - highest
         offset = low + self._rng.uniform(0.0, 1.0, (n, 2)) * np.maximum(high - low, 0.0)
         offset = np.where(high >= low, offset, (low + high) / 2.0)   # too big: centred
+        offset = offset * self.strength      # towards the centre, which keeps the ink on
         matrix = _similarity_matrix(angle, scale, offset, size)
         return (*self._apply_matrix(matrix),
                 {"angle": angle, "matrix": matrix, "scale": scale, "offset": offset})
@@ -275,13 +290,14 @@ class Distorter:
         n = len(images)
         # Digit corners (TL, TR, BR, BL) in normalised digit coordinates: (4, 2)
         square = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
-        scale = self._rng.uniform(*P_SCALE_RANGE, size=n)
+        scale = self._toward(self._rng.uniform(*P_SCALE_RANGE, size=n), 1.0)
         # Moved corners in canvas pixels from the centre: (n, 4, 2)
         moved = scale[:, None, None] * square * _HALF
         redo = np.arange(n)
         for _ in range(P_MAX_REDRAWS):
             moved[redo] = (scale[redo, None, None] * square * _HALF
-                           + self._rng.normal(0.0, P_CORNER_SIGMA, (len(redo), 4, 2)))
+                           + self.strength
+                           * self._rng.normal(0.0, P_CORNER_SIGMA, (len(redo), 4, 2)))
             redo = np.flatnonzero(~_well_shaped(moved))
             if not len(redo):
                 break
@@ -309,7 +325,7 @@ class Distorter:
         noise = self._rng.uniform(-1.0, 1.0, (n, 2, side, side))
         # smooth rows then columns: (n, 2, L, L) @ (L, 28) -> (n, 2, L, 28);
         # (28, L) @ (n, 2, L, 28) -> (n, 2, 28, 28)
-        displacement = E_ALPHA * (g @ (noise @ g.T))
+        displacement = self.strength * E_ALPHA * (g @ (noise @ g.T))
         cols, rows = np.meshgrid(np.arange(IMAGE_SIZE), np.arange(IMAGE_SIZE))
         x = (cols + displacement[:, 0]) / _HALF - 1.0
         y = (rows + displacement[:, 1]) / _HALF - 1.0
@@ -323,6 +339,8 @@ class Distorter:
         # (n, 2) row, col of the frame's top-left pixel: any that keeps the ink on the
         # canvas, so the frame itself may hang over the edge
         position = self._rng.randint(-first, size - last)
+        # towards the centred frame, in whole pixels
+        position = np.rint(self._toward(position, room / 2.0)).astype(int)
         # a pure translation by the position: p_digit = p_canvas - (position - centre gap)
         offset = position[:, ::-1] - room / 2.0              # (n, 2): x, y pixels
         matrix = _similarity_matrix(np.zeros(n), np.ones(n), offset, self.canvas_size)
@@ -423,15 +441,34 @@ def eval_images(dataset, kind, seed):
     return fixed_test_set(dataset.images, kind, seed=seed)
 
 
-def training_inputs(datasets, kind, seed=0):
+class Ramp:
+    """A Distorter whose strength grows linearly from 0 to 1 over ``ramp_steps`` calls
+    (one call a training step), starting at ``step``; called like the Distorter."""
+
+    def __init__(self, distorter, step, ramp_steps):
+        self.distorter, self.step, self.ramp_steps = distorter, step, ramp_steps
+
+    def __call__(self, images):
+        self.step += 1
+        self.distorter.strength = min(1.0, self.step / self.ramp_steps)
+        return self.distorter(images)
+
+    def close(self):
+        self.distorter.close()
+
+
+def training_inputs(datasets, kind, seed=0, ramp_steps=0):
     """The data arguments of ``training.fit`` for MNIST distorted by ``kind``.
 
     Training batches get fresh distortions (a Distorter seeded by ``seed`` and the
     step a run starts from, so a resumed run draws new ones); the validation and test
-    sets are distorted once, with fixed seeds, so numbers compare between runs.
+    sets are distorted once, with fixed seeds, so numbers compare between runs. With
+    ``ramp_steps`` the training distortions grow from none to full over that many
+    first steps (the curriculum of the module docstring).
     """
     def make_augment(step):
-        return Distorter(kind, seed=seed * 1000003 + step)
+        distorter = Distorter(kind, seed=seed * 1000003 + step)
+        return Ramp(distorter, step, ramp_steps) if ramp_steps else distorter
     return {"train_set": datasets.train,
             "validation": (eval_images(datasets.validation, kind, VALIDATION_SEED),
                            datasets.validation.labels),

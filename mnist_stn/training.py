@@ -36,6 +36,7 @@ class TrainConfig:
     save_every: int = 1000
     precision: str = "fp32"      # or "bf16": see mnist_stn/precision.py
     loc_lr_multiplier: float = 1.0   # the loc net's learning rate over the classifier's
+    ramp_steps: int = 0          # distortions grow from none to full over these first steps
 
     def check(self, train_size):
         """Raise ValueError naming the flag of the first value that cannot train."""
@@ -54,6 +55,8 @@ class TrainConfig:
             raise ValueError(f"--precision must be fp32 or bf16 here, not {self.precision}")
         if not (math.isfinite(self.loc_lr_multiplier) and self.loc_lr_multiplier > 0):
             raise ValueError("--loc-lr-multiplier must be a positive number")
+        if self.ramp_steps < 0:
+            raise ValueError("--ramp-steps must be 0 (no ramp) or more")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}")
 
