@@ -86,7 +86,7 @@ def test_set(restored, data_dir, distortion):
 
 
 def report(result, labels, restored, distortion):
-    """Print the overall and per-digit test accuracy."""
+    """Print the overall and per-digit test accuracy, and what the STN did."""
     correct = result["correct"]
     print(f"Test accuracy: {result['accuracy']:.2%} ({correct.sum()}/{len(correct)}, "
           f"{model.describe(restored.config)} model tested on distortion '{distortion}', "
@@ -95,6 +95,9 @@ def report(result, labels, restored, distortion):
         count = (labels == digit).sum()
         if count:
             print(f"  digit {digit}: {accuracy:.2%} ({correct[labels == digit].sum()}/{count})")
+    if "theta" in result:
+        parts = geometry.decompose(result["theta"], restored.config["image_size"])
+        print(f"What the STN did to the test digits: {geometry.summary(parts)}")
 
 
 def draw_grids(result, test_images, labels, restored, out_dir, num_images):
@@ -102,6 +105,7 @@ def draw_grids(result, test_images, labels, restored, out_dir, num_images):
     size = restored.config["image_size"]
     originals = test_images.reshape(-1, size, size)
     boxes = geometry.sampled_box(result["theta"], size) if "theta" in result else None
+    notes = stn_notes(result, size)
     lower = "STN" if restored.config["stn"] else "CNN"
     seen = "the STN's output" if restored.config["stn"] else "as the CNN reads them"
 
@@ -109,7 +113,8 @@ def draw_grids(result, test_images, labels, restored, out_dir, num_images):
         path = os.path.join(out_dir, name)
         figures.save_grid(path, originals[chosen], result["rectified"][chosen],
                           result["predictions"][chosen], labels[chosen], title=title,
-                          boxes=None if boxes is None else boxes[chosen], lower_label=lower)
+                          boxes=None if boxes is None else boxes[chosen], lower_label=lower,
+                          notes=None if notes is None else notes[chosen])
         print(f"Wrote {path}")
 
     grid(GRID_FILE, np.arange(min(num_images, len(labels))),
@@ -118,6 +123,14 @@ def draw_grids(result, test_images, labels, restored, out_dir, num_images):
     if len(wrong):
         grid(MISTAKES_FILE, wrong[:num_images],
              f"{min(len(wrong), num_images)} of {len(wrong)} misclassified test digits")
+
+
+def stn_notes(out, size):
+    """Each digit's grid label, its angle and zoom ('31°cw 1.4x'); None without an STN."""
+    if "theta" not in out:
+        return None
+    parts = geometry.decompose(out["theta"], size)
+    return np.array([geometry.short_label(parts, i) for i in range(len(out["theta"]))])
 
 
 def output_names(paths):
@@ -146,18 +159,22 @@ def classify_files(restored, paths, out_dir):
         return failed
     out = restored.run(digits.reshape(len(read), -1))
     predictions = out["probabilities"].argmax(1)
-    for path, name, p, label, rectified in zip(read, output_names(read), out["probabilities"],
-                                               predictions, out["rectified"]):
+    parts = geometry.decompose(out["theta"], IMAGE_SIZE) if "theta" in out else None
+    for i, (path, name) in enumerate(zip(read, output_names(read))):
         target = os.path.join(out_dir, name)
-        images.save_png(target, rectified[..., 0])
-        print(f"{path}: {label} ({p[label]:.1%})  rectified: {target}")
+        images.save_png(target, out["rectified"][i, ..., 0])
+        label = predictions[i]
+        did = f": {geometry.describe(parts, i)}" if parts is not None else ""
+        print(f"{path}: {label}, {out['probabilities'][i, label]:.1%}{did}  "
+              f"rectified: {target}")
     grid = os.path.join(out_dir, USER_GRID_FILE)
     seen = "after the STN" if restored.config["stn"] else "as the CNN reads them"
     figures.save_grid(grid, digits, out["rectified"], predictions,
                       title=f"Your images, fitted to 28x28 (top), {seen} (below)",
                       boxes=geometry.sampled_box(out["theta"], IMAGE_SIZE)
                       if "theta" in out else None,
-                      lower_label="STN" if restored.config["stn"] else "CNN")
+                      lower_label="STN" if restored.config["stn"] else "CNN",
+                      notes=stn_notes(out, IMAGE_SIZE))
     print(f"Wrote {grid}")
     return failed
 

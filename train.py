@@ -66,6 +66,10 @@ def build_parser():
         help="print progress every N steps (default: %(default)s)")
     add("--eval-every", type=int, default=DEFAULTS.eval_every,
         help="validation accuracy and a checkpoint every N steps (default: %(default)s)")
+    add("--frames", type=int, default=DEFAULTS.frames,
+        help="frames of the animation of the STN learning (learning.gif in --ckpt-dir: a "
+             "fixed panel of validation digits, their boxes and the STN's outputs), taken "
+             "evenly over the run; 0: none (default: %(default)s)")
     add("--precision", choices=precision.PRECISIONS, default="auto",
         help="fp32, or bf16 for the convolutions and matrix products (the STN's sampler "
              "stays float32); auto: bf16 where the CPU has bfloat16 dot products "
@@ -88,7 +92,7 @@ def parse_args(argv=None):
         lr_schedule=args.lr_schedule, keep_prob=args.keep_prob,
         loc_keep_prob=args.loc_keep_prob, seed=args.seed, log_every=args.log_every,
         eval_every=args.eval_every, save_every=args.eval_every, ramp_steps=args.ramp_steps,
-        precision=precision.resolve(args.precision))
+        frames=args.frames, precision=precision.resolve(args.precision))
     try:
         config.check(train_size=TRAIN_FILE_SIZE - VALIDATION_SIZE)
     except ValueError as e:

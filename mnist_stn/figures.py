@@ -25,7 +25,7 @@ def save_grid(path, originals, rectified, predictions, *args, **kwargs):
 
 
 def grid_figure(originals, rectified, predictions, labels=None, per_row=10,
-                title=None, boxes=None, lower_label="STN"):
+                title=None, boxes=None, lower_label="STN", notes=None):
     """A figure of digit pairs: each original above its rectified version.
 
     Args:
@@ -39,6 +39,8 @@ def grid_figure(originals, rectified, predictions, labels=None, per_row=10,
       boxes: optional (N, 4, 2) pixel (x, y) corners of the region the STN sampled,
         drawn on the originals.
       lower_label: names the lower row ("STN"; for a model without one, e.g. "CNN").
+      notes: optional (N,) short texts printed under each prediction (what the STN
+        did: "31°cw 1.4x").
     """
     originals = _squeeze(originals)
     rectified = _squeeze(rectified)
@@ -51,8 +53,9 @@ def grid_figure(originals, rectified, predictions, labels=None, per_row=10,
     if title:
         title = textwrap.fill(title, int(width * CHARS_PER_INCH))
     title_height = 0.2 * (title.count("\n") + 2) if title else 0
+    note_height = 0.25 * pairs if notes is not None else 0
     fig, axes = plt.subplots(2 * pairs, cols, squeeze=False,
-                             figsize=(width, 2.3 * pairs + title_height))
+                             figsize=(width, 2.3 * pairs + title_height + note_height))
     for ax in axes.flat:
         ax.axis("off")
     for i in range(count):
@@ -66,6 +69,8 @@ def grid_figure(originals, rectified, predictions, labels=None, per_row=10,
         bottom.imshow(rectified[i], cmap="gray", vmin=0, vmax=1)
         wrong = labels is not None and predictions[i] != labels[i]
         text = f"{predictions[i]}" + (f" (true {labels[i]})" if wrong else "")
+        if notes is not None:
+            text += f"\n{notes[i]}"
         bottom.set_title(text, fontsize=8, pad=2,
                          color=MISTAKE_COLOR if wrong else CORRECT_COLOR)
         if wrong:

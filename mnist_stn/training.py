@@ -13,7 +13,7 @@ import os
 import signal
 import time
 
-from mnist_stn import checkpoints, precision
+from mnist_stn import animation, checkpoints, precision
 from mnist_stn.compat import tf
 
 SUMMARY_IMAGES = 8       # inputs shown in TensorBoard, each beside its rectified version
@@ -37,9 +37,12 @@ class TrainConfig:
     precision: str = "fp32"      # or "bf16": see mnist_stn/precision.py
     loc_lr_multiplier: float = 1.0   # the loc net's learning rate over the classifier's
     ramp_steps: int = 0          # distortions grow from none to full over these first steps
+    frames: int = 60             # of the learning animation, over the run (0: none)
 
     def check(self, train_size):
         """Raise ValueError naming the flag of the first value that cannot train."""
+        if self.frames < 0:
+            raise ValueError("--frames must be 0 (no animation) or more")
         for name in ("steps", "log_every", "eval_every", "save_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
@@ -104,10 +107,24 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
         step = int(sess.run(global_step))
         replay_batches(train_set, step, config.batch_size)
         augment = make_augment(step) if make_augment else None
+        film = start_film(config, g, validation[0], step)
+        frame_every = max(1, config.steps // config.frames) if film else 0
 
         def save():
+            if film:
+                film.save()
             return saver.save(sess, os.path.join(config.ckpt_dir, checkpoints.CKPT_NAME),
                               global_step=step)
+
+        def take_frame():
+            start = time.time()
+            theta, rectified = sess.run([g["theta"], g["rectified"]],
+                                        {g["images"]: film.panel})
+            film.add(step, theta, rectified)
+            film.seconds += time.time() - start
+
+        if film:
+            take_frame()                    # where this run starts
 
         writer = tf.summary.FileWriter(config.ckpt_dir, None if latest else sess.graph)
         log = Progress(config, step)
@@ -132,6 +149,8 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
                     writer.add_summary(scalars(loss=loss, accuracy=acc), step)
                     writer.add_summary(sess.run(image_summary, {
                         g["images"]: validation[0][:SUMMARY_IMAGES]}), step)
+                if film and (step % frame_every == 0 or step == config.steps):
+                    take_frame()
                 if step % config.save_every == 0 and step < config.steps:
                     save()                  # the last step is saved below, once
         finally:
@@ -139,6 +158,11 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
             if hasattr(augment, "close"):
                 augment.close()
         path = save()
+        if film:
+            take_frame()
+            film.save()
+            gif = film.write_gif(os.path.join(config.ckpt_dir, animation.GIF_FILE), config.steps)
+            print(f"Wrote {gif}, {len(film.steps)} frames")
         if stop.requested:
             print(f"\nInterrupted at step {step}; saved {path}. "
                   "Run the same command again to resume.")
@@ -152,10 +176,22 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
                "test_accuracy": test_accuracy, "validation_accuracy": log.validation,
                "train_seconds_this_run": round(train_seconds, 1),
                "images_per_second": log.images_per_second(step), "checkpoint": path,
+               "frame_seconds": round(film.seconds, 2) if film else None,
                "losses": log.losses}
     checkpoints.write_json(os.path.join(config.ckpt_dir, checkpoints.METRICS_FILE), metrics)
     print(f"Saved {path}")
     return metrics
+
+
+def start_film(config, g, validation_images, step):
+    """The learning animation's frames (animation.Film), resumed; None without an STN
+    or with ``config.frames`` 0."""
+    if not config.frames or g.get("theta") is None:
+        return None
+    film = animation.Film(config.ckpt_dir, validation_images[:animation.PANEL],
+                          g["input_shape"])
+    film.resume(step)
+    return film
 
 
 def build_train_op(g, optimizer, global_step, config, make_optimizer):

@@ -1,7 +1,8 @@
 """What a theta does, in pixels: the sampled box drawn on the figures."""
 import numpy as np
+import pytest
 
-from mnist_stn import geometry
+from mnist_stn import distort, geometry
 
 
 def test_sampled_box_maps_the_output_corners_into_the_input():
@@ -28,3 +29,80 @@ def test_box_area_and_inside():
     boxes = np.concatenate([half, half, turned])
     points = np.array([[14.0, 14.0], [3.0, 14.0], [20.9, 7.1]])
     np.testing.assert_array_equal(geometry.inside_box(points, boxes), [True, False, True])
+
+
+# -- theta in words ---------------------------------------------------------------------
+
+def read_back(size=28, **transform):
+    parts = geometry.decompose([geometry.compose(size=size, **transform)], size)
+    return {key: value[0] for key, value in parts.items()}
+
+
+@pytest.mark.parametrize("size", [28, 42, 60])
+@pytest.mark.parametrize("transform", [
+    dict(angle=31.0),
+    dict(angle=-120.0, scale_x=1.4, scale_y=1.4),
+    dict(scale_x=0.6, scale_y=1.3, shear=-25.0),
+    dict(angle=170.0, scale_x=2.0, scale_y=0.5, shear=40.0, shift_x=-5.0, shift_y=2.5),
+    dict(shift_x=7.0, shift_y=-3.0),
+])
+def test_known_transforms_are_read_back(transform, size):
+    parts = read_back(size=size, **transform)
+    for key in ("angle", "scale_x", "scale_y", "shear", "shift_x", "shift_y"):
+        expected = transform.get(key, 1.0 if key.startswith("scale") else 0.0)
+        assert parts[key] == pytest.approx(expected, abs=1e-6), key
+    assert not parts["mirrored"] and not parts["degenerate"]
+
+
+def test_a_mirror_is_named():
+    parts = read_back(angle=20.0, scale_x=1.1, scale_y=-1.1)
+    assert parts["mirrored"]
+    assert parts["angle"] == pytest.approx(20.0) and parts["scale_y"] == pytest.approx(-1.1)
+    words = geometry.decompose([geometry.compose(scale_x=1.0, scale_y=-1.0)], 28)
+    assert geometry.describe(words, 0) == "mirrored"
+
+
+def test_undoing_a_counter_clockwise_turn_is_a_clockwise_one():
+    # distort's R turns digits counter-clockwise as seen for a positive angle; the theta
+    # that shows the digit upright again turns it clockwise by as much
+    m = distort._similarity_matrix(np.radians([30.0]), np.ones(1), np.zeros((1, 2)), 28)[0]
+    theta = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2].ravel()
+    parts = geometry.decompose([theta], 28)
+    assert parts["angle"][0] == pytest.approx(30.0)
+    assert geometry.describe(parts, 0) == "turned 30° clockwise"
+
+
+def test_the_words():
+    theta = geometry.compose(angle=31.0, scale_x=1.4, scale_y=1.4, shift_x=-5.0, shift_y=-2.0)
+    parts = geometry.decompose([theta, [1, 0, 0, 0, 1, 0]], 28)
+    assert geometry.describe(parts, 0) == ("turned 31° clockwise, enlarged 1.4x, "
+                                           "moved 5 px left and 2 px up")
+    assert geometry.short_label(parts, 0) == "31°cw 1.4x"
+    assert geometry.describe(parts, 1) == "left as it was"
+    # the identity on a 42x42 canvas passes the whole canvas on at 28x28: shrunk
+    parts = geometry.decompose([[1, 0, 0, 0, 1, 0]], 42)
+    assert geometry.describe(parts, 0) == "shrunk to 0.66x"
+    parts = geometry.decompose([geometry.compose(scale_x=0.7, scale_y=1.3, shear=-10)], 28)
+    assert geometry.describe(parts, 0) == ("zoomed 0.7x across and 1.3x up and down, "
+                                           "sheared 10° left")
+
+
+def test_degenerate_thetas_get_a_word_not_a_crash():
+    thetas = [[0, 0, 0, 0, 0, 0], [1, 2, 0, 0.5, 1, 0], [np.nan, 0, 0, 0, 1, 0],
+              [np.inf, 0, 0, 0, 1, 0], [1, 0, 0, 0, 1, 0]]
+    parts = geometry.decompose(thetas, 28)
+    np.testing.assert_array_equal(parts["degenerate"], [True, True, True, True, False])
+    assert np.isnan(parts["angle"][:4]).all() and np.isnan(parts["shift_x"][:4]).all()
+    assert geometry.describe(parts, 0).startswith("degenerate")
+    assert geometry.describe(parts, 2).startswith("no transform: theta is not finite")
+    assert geometry.short_label(parts, 1) == "degenerate"
+    assert geometry.summary(parts).endswith("; 4 degenerate")
+
+
+def test_summary_gives_medians_and_spread():
+    thetas = [geometry.compose(angle=a, scale_x=z, scale_y=z)
+              for a, z in ((-10, 1.2), (0, 1.3), (10, 1.4), (20, 1.3))]
+    line = geometry.summary(geometry.decompose(thetas, 28))
+    angles = np.array([-10, 0, 10, 20.0])
+    assert line == (f"turned by +5.0° (median; clockwise +), std {angles.std():.1f}°; "
+                    f"zoom 1.30x (median), std {np.std([1.2, 1.3, 1.4, 1.3]):.2f}")

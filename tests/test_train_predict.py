@@ -14,7 +14,7 @@ import pytest
 
 import predict
 import train
-from mnist_stn import checkpoints, data, figures, training
+from mnist_stn import animation, checkpoints, data, figures, geometry, images, training
 from mnist_stn.compat import tf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +62,11 @@ def test_predict_reports_the_same_accuracy_and_draws_grids(trained_stn, mnist_di
     metrics = json.loads((trained_stn / checkpoints.METRICS_FILE).read_text())
     assert f"Test accuracy: {metrics['test_accuracy']:.2%}" in out
     assert out.count("  digit ") == 10
+    # what the STN did, over the test set: the summary of its thetas
+    restored = predict.restore(str(trained_stn))
+    test_images, _ = predict.test_set(restored, str(mnist_dir), "none")
+    parts = geometry.decompose(restored.run(test_images, names=("theta",))["theta"], 28)
+    assert f"What the STN did to the test digits: {geometry.summary(parts)}\n" in out
     grid = plt.imread(tmp_path / predict.GRID_FILE)
     assert grid.ndim == 3 and grid.shape[0] > 100 and grid.shape[1] > 300
     assert grid[..., :3].std() > 0.1             # a picture, not a blank page
@@ -84,7 +89,13 @@ def test_predict_classifies_a_users_image(trained_stn, mnist_dir, tmp_path, caps
     assert predict.main([str(path), "--ckpt-dir", str(trained_stn),
                          "--out-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"{path}: {test.labels[index]} (")
+    assert out.startswith(f"{path}: {test.labels[index]}, ")
+    # theta in words: what the STN did to this image, as decompose reads its theta
+    prepared = images.prepare(str(path)).reshape(1, -1)
+    theta = predict.restore(str(trained_stn)).run(prepared, names=("theta",))["theta"]
+    words = geometry.describe(geometry.decompose(theta, 28), 0)
+    assert re.match(rf"{re.escape(str(path))}: \d, [\d.]+%: {re.escape(words)}  rectified: ",
+                    out)
     rectified = plt.imread(tmp_path / "digit_rectified.png")
     assert rectified.shape[:2] == (28, 28)
     assert (tmp_path / predict.USER_GRID_FILE).exists()
@@ -220,6 +231,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(mnist_dir, tmp_path, presse
     step = checkpoint_step(tmp_path)
     assert step is not None and step >= 5
     assert checkpoints.unlisted_steps(str(tmp_path)) == []
+    assert (tmp_path / animation.GIF_FILE).stat().st_size > 0     # the film so far
 
 
 def test_unlisted_checkpoint_files_are_reported(fake_mnist_dir, tmp_path, capsys):

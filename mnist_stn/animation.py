@@ -1,0 +1,109 @@
+"""Watch the STN learn: a fixed panel of validation digits, filmed while it trains.
+
+Every few steps training records, for the same PANEL digits, where the STN looked (its
+theta) and what it passed on. ``write_gif`` turns the frames into an animation: the
+inputs with their sampled boxes moving on top, the STN's outputs below, the step in the
+title. The frames are kept beside the checkpoint (FRAMES_FILE), so a resumed run goes on
+filming where it stopped.
+"""
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
+from matplotlib.patches import Polygon  # noqa: E402
+import numpy as np  # noqa: E402
+
+from mnist_stn import geometry  # noqa: E402
+from mnist_stn.figures import BOX_COLOR  # noqa: E402
+
+PANEL = 16               # digits filmed: two rows of eight, each input above its output
+PER_ROW = 8
+GIF_FILE = "learning.gif"
+FRAMES_FILE = "frames.npz"
+MAX_FRAMES = 60          # frames in the GIF (taken evenly when more were recorded)
+FPS = 6
+HOLD_LAST = 2 * FPS      # the trained state stays on screen two seconds before the loop
+DPI = 50                 # 8 x 4.6 inches -> 400 x 230 pixels: small enough for a phone
+
+
+class Film:
+    """The frames of one training run: steps, thetas (F, PANEL, 6), outputs as uint8."""
+
+    def __init__(self, ckpt_dir, panel, input_shape):
+        self.path = os.path.join(ckpt_dir, FRAMES_FILE)
+        self.panel = np.asarray(panel)                   # (PANEL, pixels), flat inputs
+        self.input_shape = tuple(input_shape)            # (S, S, C)
+        self.steps, self.thetas, self.outputs = [], [], []
+        self.seconds = 0.0                               # spent recording, for the metrics
+
+    def resume(self, step):
+        """Take back the frames of the run so far (none after ``step``)."""
+        if not os.path.exists(self.path):
+            return
+        with np.load(self.path) as saved:
+            keep = saved["steps"] <= step
+            self.steps = saved["steps"][keep].tolist()
+            self.thetas = list(saved["thetas"][keep])
+            self.outputs = list(saved["outputs"][keep])
+
+    def add(self, step, theta, rectified):
+        """One frame: theta (PANEL, 6) and the STN's outputs (PANEL, h, w, C) in [0, 1]."""
+        if self.steps and self.steps[-1] == step:
+            return
+        self.steps.append(step)
+        self.thetas.append(np.asarray(theta, np.float32))
+        self.outputs.append(np.round(np.clip(rectified, 0, 1) * 255).astype(np.uint8))
+
+    def save(self):
+        """Keep the frames beside the checkpoint (atomically: Ctrl-C never halves it)."""
+        tmp = self.path + ".tmp.npz"
+        np.savez_compressed(tmp, steps=np.array(self.steps), thetas=np.array(self.thetas),
+                            outputs=np.array(self.outputs))
+        os.replace(tmp, self.path)
+
+    def write_gif(self, path, total_steps, title="The STN learning"):
+        """The animation as a GIF at ``path``; returns its path."""
+        chosen = np.unique(np.linspace(0, len(self.steps) - 1,
+                                       min(MAX_FRAMES, len(self.steps))).round().astype(int))
+        size, _, channels = self.input_shape
+        inputs = np.clip(self.panel.reshape(-1, *self.input_shape), 0, 1)
+        rows = -(-len(inputs) // PER_ROW)
+        fig, axes = plt.subplots(2 * rows, PER_ROW, figsize=(8, 2.3 * rows),
+                                 squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        cmap = None if channels == 3 else "gray"
+        squeeze = (lambda a: a) if channels == 3 else (lambda a: a[..., 0])
+        boxes, shown = [], []
+        first = self.outputs[chosen[0]]
+        for i, image in enumerate(inputs):
+            top, bottom = axes[2 * (i // PER_ROW), i % PER_ROW], \
+                axes[2 * (i // PER_ROW) + 1, i % PER_ROW]
+            top.imshow(squeeze(image), cmap=cmap, vmin=0, vmax=1)
+            box = Polygon(np.zeros((4, 2)), closed=True, fill=False, lw=1.5,
+                          edgecolor=BOX_COLOR, clip_on=True)
+            top.add_patch(box)
+            boxes.append(box)
+            shown.append(bottom.imshow(squeeze(first[i]), cmap=cmap, vmin=0, vmax=255))
+        heading = fig.suptitle("", fontsize=11)
+        fig.tight_layout(pad=0.2, rect=(0, 0, 1, 0.88))
+
+        def draw(k):
+            frame = chosen[min(k, len(chosen) - 1)]
+            corners = geometry.sampled_box(self.thetas[frame], size)
+            for i, box in enumerate(boxes):
+                box.set_xy(corners[i])
+                shown[i].set_data(squeeze(self.outputs[frame][i]))
+            heading.set_text(f"{title}: step {self.steps[frame]:,} of {total_steps:,}\n"
+                             "inputs with the box the STN samples, its output below")
+            return boxes + shown + [heading]
+
+        animation = FuncAnimation(fig, draw, frames=len(chosen) + HOLD_LAST, blit=False)
+        tmp = path + ".tmp.gif"
+        animation.save(tmp, writer=PillowWriter(fps=FPS), dpi=DPI)
+        plt.close(fig)
+        os.replace(tmp, path)
+        return path
