@@ -13,6 +13,7 @@ R and RTS it measures how much rotation the STN removed.
 """
 import argparse
 import os
+import shutil
 import tempfile
 import time
 
@@ -20,7 +21,8 @@ import numpy as np
 
 import model
 from benchmarks import common
-from mnist_stn import checkpoints, data, distort, figures, geometry, precision, training
+from mnist_stn import (animation, checkpoints, data, distort, figures, geometry, precision,
+                       training)
 from mnist_stn.training import TrainConfig
 
 # Jaderberg et al. 2015, Table 1: % test error of the CNN and the ST-CNN (affine).
@@ -42,6 +44,24 @@ def rotation_spread(restored, test_images, kind):
     theta = restored.run(images, names=("theta",))["theta"]
     residual = geometry.residual_rotation(params["matrix"], theta)
     return float(np.degrees(params["angle"]).std()), float(np.degrees(residual).std())
+
+
+def most_rotated_grid(restored, test_images, labels, digits, kind, figures_dir):
+    """The grid of the FIGURE_DIGITS most rotated test digits: do they stand up?"""
+    with distort.Distorter(kind, seed=distort.TEST_SEED) as distorter:
+        _, params = distorter(digits, return_params=True)
+    chosen = np.argsort(-np.abs(params["angle"]))[:FIGURE_DIGITS]
+    out = restored.run(test_images[chosen])
+    size = distort.CANVAS_SIZE[kind]
+    parts = geometry.decompose(out["theta"], size)
+    path = os.path.join(figures_dir, f"{kind}-most-rotated.png")
+    figures.save_grid(path, test_images[chosen].reshape(-1, size, size), out["rectified"],
+                      out["probabilities"].argmax(1), labels[chosen],
+                      title=f"ST-CNN on {kind}: the {FIGURE_DIGITS} most rotated test digits "
+                            "(top), the STN's output (below, with what it turned)",
+                      boxes=geometry.sampled_box(out["theta"], size),
+                      notes=[geometry.short_label(parts, i) for i in range(len(chosen))])
+    return path
 
 
 def how_it_found(restored, test_images, digits, kind):
@@ -83,6 +103,8 @@ def run(kind, stn, args, datasets, ckpt_dir):
               "loc_head": args.loc_head if stn else None, "precision": args.precision,
               "loc_lr_multiplier": args.loc_lr_multiplier if stn else None,
               "ramp_steps": args.ramp_steps,
+              "frame_share": (metrics["frame_seconds"] / metrics["train_seconds_this_run"]
+                              if metrics.get("frame_seconds") is not None else None),
               **common.stamp()}
     if stn:
         restored = checkpoints.Restored(ckpt_dir, model.build_graph, precision=args.precision)
@@ -96,9 +118,15 @@ def run(kind, stn, args, datasets, ckpt_dir):
                           labels[:FIGURE_DIGITS], title=f"ST-CNN on {kind}: input (top), "
                                                         "the STN's output (below)",
                           boxes=geometry.sampled_box(out["theta"], size))
+        gif = os.path.join(ckpt_dir, animation.GIF_FILE)
+        if os.path.exists(gif):
+            record["animation"] = os.path.join(args.figures, f"{kind}-learning.gif")
+            shutil.copyfile(gif, record["animation"])
         if kind in ROTATING:
             record["angle_std"], record["residual_angle_std"] = rotation_spread(
                 restored, datasets.test.images, kind)
+            record["most_rotated_figure"] = most_rotated_grid(
+                restored, test_images, labels, datasets.test.images, kind, args.figures)
         if kind in LOCATING:
             record["box_area"], record["centre_in_box"] = how_it_found(
                 restored, test_images, datasets.test.images, kind)
@@ -171,6 +199,9 @@ def main(argv=None):
                         help="where the ST-CNN grids go (default: %(default)s)")
     parser.add_argument("--precision", choices=precision.PRECISIONS, default="auto",
                         help="as train.py's --precision (default: %(default)s)")
+    parser.add_argument("--ckpt-root", default=None,
+                        help="keep each run's checkpoint folder here, as <model>-<kind>[-tag] "
+                             "(default: a temporary folder, deleted at the end)")
     parser.add_argument("--tag", default="",
                         help="an ablation's name: its runs are recorded apart from the "
                              "main table's, in the ablation table (default: none)")
@@ -189,11 +220,14 @@ def main(argv=None):
 
     records = common.Records(args.results, args.table, table)
     with tempfile.TemporaryDirectory() as tmp:
+        root = args.ckpt_root or tmp
         for kind in kinds:
             for name in args.models.split(","):
                 datasets = data.load_mnist(args.data_dir, seed=args.seed)
+                folder = f"{name}-{kind}" + (f"-{args.tag}" if args.tag else "")
                 record = run(kind, name == "stn", args, datasets,
-                             os.path.join(tmp, f"{name}-{kind}"))
+                             os.path.join(root, "".join(c if c.isalnum() or c in "-_." else "_"
+                                                        for c in folder)))
                 tag = f" [{args.tag}]" if args.tag else ""
                 records.add(f"{kind}/{record['model']}{tag}", {**record, "tag": args.tag})
     print(table(records.data))

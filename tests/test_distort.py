@@ -407,3 +407,57 @@ def test_clutter_places_the_ink_anywhere_on_the_canvas():
     assert top_left.min() == 0 and bottom_right.max() == size - 1   # edges reached
     assert (p["position"] < 0).any()                                 # frame over the edge
     assert top_left.min() >= 0 and bottom_right.max() <= size - 1
+
+
+# -- the curriculum: strength and its ramp ---------------------------------------------
+
+@pytest.mark.parametrize("kind", ["R", "RTS", "P", "E", "clutter"])
+def test_strength_zero_leaves_the_digit_as_it_is(kind):
+    images = digits(6)
+    with distort.Distorter(kind, seed=3, strength=0.0) as distorter:
+        out = distorter(images)
+    size = distort.CANVAS_SIZE[kind]
+    margin = (size - IMAGE_SIZE) // 2
+    canvas = out.reshape(-1, size, size)
+    centre = canvas[:, margin:margin + IMAGE_SIZE, margin:margin + IMAGE_SIZE]
+    if kind == "clutter":          # the pieces stay: the digit's ink is all there
+        assert (centre >= images.reshape(-1, 28, 28) - 1e-6).all()
+    else:
+        np.testing.assert_allclose(centre.reshape(-1, IMAGE_PIXELS), images, atol=1e-6)
+        assert np.abs(canvas).sum() == pytest.approx(np.abs(centre).sum(), rel=1e-6)
+
+
+def test_strength_scales_the_draws_and_one_is_the_protocol():
+    images = digits(50)
+    draws = {}
+    for strength in (1.0, 0.5, None):
+        kwargs = {} if strength is None else {"strength": strength}
+        with distort.Distorter("RTS", seed=4, **kwargs) as distorter:
+            draws[strength] = distorter(images, return_params=True)
+    full, half, default = draws[1.0], draws[0.5], draws[None]
+    np.testing.assert_array_equal(full[0], default[0])          # 1 is the protocol
+    np.testing.assert_allclose(half[1]["angle"], 0.5 * full[1]["angle"])
+    np.testing.assert_allclose(half[1]["scale"] - 1, 0.5 * (full[1]["scale"] - 1))
+    # the offset's range depends on the turned, scaled digit: only about halved
+    ratio = np.abs(half[1]["offset"]).mean() / np.abs(full[1]["offset"]).mean()
+    assert 0.4 < ratio < 0.6
+    with distort.Distorter("R", seed=4, strength=0.25) as distorter:
+        _, params = distorter(images, return_params=True)
+    assert np.abs(np.degrees(params["angle"])).max() <= 0.25 * distort.R_MAX_ANGLE
+
+
+def test_the_ramp_grows_the_strength_step_by_step():
+    datasets = type("D", (), {})()                   # only make_augment is used here
+    for name in ("train", "validation", "test"):
+        setattr(datasets, name, type("S", (), {"images": digits(2), "labels": None})())
+    inputs = distort.training_inputs(datasets, "R", seed=0, ramp_steps=4)
+    ramp = inputs["make_augment"](1)                 # a run resumed after step 1
+    strengths = []
+    for _ in range(5):
+        ramp(digits(2))
+        strengths.append(ramp.distorter.strength)
+    ramp.close()
+    assert strengths == [0.5, 0.75, 1.0, 1.0, 1.0]
+    plain = distort.training_inputs(datasets, "R", seed=0)["make_augment"](0)
+    assert isinstance(plain, distort.Distorter) and plain.strength == 1.0
+    plain.close()
