@@ -4,10 +4,11 @@ import os
 import re
 
 import numpy as np
+from PIL import Image
 
 import predict
 import train
-from mnist_stn import data, distort, geometry
+from mnist_stn import animation, data, distort, geometry
 from mnist_stn.compat import tf
 
 
@@ -29,6 +30,10 @@ def test_distorted_training_and_prediction(fake_mnist_dir, tmp_path, capsys):
     images = [value.image for event in tf.train.summary_iterator(str(events))
               for value in event.summary.value if value.tag.startswith("input_rectified")]
     assert images and (images[0].height, images[0].width) == (42, 84)
+    # the learning animation, one frame a step here (5 steps, fewer than --frames)
+    assert Image.open(ckpt / animation.GIF_FILE).n_frames >= 2
+    with np.load(ckpt / animation.FRAMES_FILE) as film:
+        np.testing.assert_array_equal(film["steps"], [0, 1, 2, 3, 4, 5])
 
     out = tmp_path / "out"
     assert predict.main(["--ckpt-dir", str(ckpt), "--data-dir", str(fake_mnist_dir),
