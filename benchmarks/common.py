@@ -6,7 +6,7 @@ import shlex
 import sys
 import time
 
-from mnist_stn import checkpoints
+from mnist_stn import checkpoints, precision
 from mnist_stn.compat import tf
 
 
@@ -19,6 +19,13 @@ def machine():
                               if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    # the same model name covers machines with and without AVX-512 (3-4x apart here)
+    flags = precision.cpu_flags()
+    vector = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"))
+                   if flag in flags), None)
+    if vector:
+        bf16 = [flag for flag in precision.BF16_FLAGS if flag in flags]
+        model_name += f", {vector}" + (f" + {bf16[0]}" if bf16 else "")
     return (f"{os.cpu_count()}-core CPU ({model_name}), TF {tf.__version__}, "
             f"Python {platform.python_version()}")
 

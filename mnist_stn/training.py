@@ -112,7 +112,9 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
 
         def save():
             if film:
+                start = time.time()
                 film.save()
+                film.seconds += time.time() - start
             return saver.save(sess, os.path.join(config.ckpt_dir, checkpoints.CKPT_NAME),
                               global_step=step)
 
