@@ -43,8 +43,9 @@ def build_parser():
     add("--distortion", choices=distort.KINDS, default="none",
         help="train and test on distorted digits, as in the STN paper: R rotated, RTS "
              "rotated/scaled/translated on 42x42, P projective, E elastic, clutter on "
-             "60x60; the loc net then starts at the identity, as the paper's "
-             "(default: %(default)s)")
+             "60x60; the loc net then starts at the identity, as the paper's, and "
+             "for R the rotations grow from none to full over the first third of the "
+             "steps (default: %(default)s)")
     add("--data-dir", default=None,
         help="directory with the four MNIST IDX files (.gz or not) (default: "
              f"${data.DATA_DIR_ENV}, else download to {data.default_cache_dir()})")
@@ -86,6 +87,7 @@ def parse_args(argv=None):
         lr_schedule=args.lr_schedule, keep_prob=args.keep_prob,
         loc_keep_prob=args.loc_keep_prob, seed=args.seed, log_every=args.log_every,
         eval_every=args.eval_every, save_every=args.eval_every,
+        ramp_steps=int(distort.RAMP_SHARE.get(args.distortion, 0) * args.steps),
         frames=args.frames, precision=precision.resolve(args.precision))
     try:
         config.check(train_size=TRAIN_FILE_SIZE - VALIDATION_SIZE)

@@ -3,10 +3,15 @@
 Every few steps training records, for the same PANEL digits, where the STN looked (its
 theta) and what it passed on. ``write_gif`` turns the frames into an animation: the
 inputs with their sampled boxes moving on top, the STN's outputs below, the step in the
-title. The frames are kept beside the checkpoint (FRAMES_FILE), so a resumed run goes on
-filming where it stopped.
+title. The frames are kept beside the checkpoint (FRAMES_FILE), with the panel filmed,
+so a resumed run goes on filming where it stopped, and the GIF can be drawn again:
+
+    python -m mnist_stn.animation checkpoints/stn-R --max-frames 30
 """
+import argparse
+import json
 import os
+import sys
 
 import matplotlib
 
@@ -23,7 +28,7 @@ PANEL = 16               # digits filmed: two rows of eight, each input above it
 PER_ROW = 8
 GIF_FILE = "learning.gif"
 FRAMES_FILE = "frames.npz"
-MAX_FRAMES = 60          # frames in the GIF (taken evenly when more were recorded)
+MAX_FRAMES = 40          # frames in the GIF (taken evenly when more were recorded): ~1.6 MB
 FPS = 6
 HOLD_LAST = 2 * FPS      # the trained state stays on screen two seconds before the loop
 DPI = 50                 # 8 x 4.6 inches -> 400 x 230 pixels: small enough for a phone
@@ -61,13 +66,22 @@ class Film:
         """Keep the frames beside the checkpoint (atomically: Ctrl-C never halves it)."""
         tmp = self.path + ".tmp.npz"
         np.savez_compressed(tmp, steps=np.array(self.steps), thetas=np.array(self.thetas),
-                            outputs=np.array(self.outputs))
+                            outputs=np.array(self.outputs), panel=self.panel,
+                            input_shape=np.array(self.input_shape))
         os.replace(tmp, self.path)
 
-    def write_gif(self, path, total_steps, title="The STN learning"):
+    @classmethod
+    def load(cls, ckpt_dir):
+        """The frames a run kept in ``ckpt_dir``."""
+        with np.load(os.path.join(ckpt_dir, FRAMES_FILE)) as saved:
+            film = cls(ckpt_dir, saved["panel"], saved["input_shape"].tolist())
+        film.resume(float("inf"))
+        return film
+
+    def write_gif(self, path, total_steps, title="The STN learning", max_frames=MAX_FRAMES):
         """The animation as a GIF at ``path``; returns its path."""
         chosen = np.unique(np.linspace(0, len(self.steps) - 1,
-                                       min(MAX_FRAMES, len(self.steps))).round().astype(int))
+                                       min(max_frames, len(self.steps))).round().astype(int))
         size, _, channels = self.input_shape
         inputs = np.clip(self.panel.reshape(-1, *self.input_shape), 0, 1)
         rows = -(-len(inputs) // PER_ROW)
@@ -107,3 +121,34 @@ class Film:
         plt.close(fig)
         os.replace(tmp, path)
         return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Draw a training run's learning.gif again "
+                                                 "from the frames kept beside its checkpoint.")
+    parser.add_argument("ckpt_dir", help="the run's checkpoint folder (holds frames.npz)")
+    parser.add_argument("--out", default=None,
+                        help="where to write the GIF (default: learning.gif in ckpt_dir)")
+    parser.add_argument("--max-frames", type=int, default=MAX_FRAMES,
+                        help="frames in the GIF, taken evenly (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.max_frames < 1:
+        parser.error("--max-frames must be at least 1")
+    try:
+        film = Film.load(args.ckpt_dir)
+    except (OSError, KeyError) as e:
+        print(f"error: no frames with their panel in {args.ckpt_dir} ({e})", file=sys.stderr)
+        return 1
+    metrics = os.path.join(args.ckpt_dir, "metrics.json")
+    total = film.steps[-1]
+    if os.path.exists(metrics):
+        with open(metrics) as f:
+            total = json.load(f)["steps"]
+    path = film.write_gif(args.out or os.path.join(args.ckpt_dir, GIF_FILE), total,
+                          max_frames=args.max_frames)
+    print(f"Wrote {path}, {os.path.getsize(path) / 1e6:.2f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -61,3 +61,17 @@ def test_write_gif_takes_at_most_max_frames(tmp_path):
     film.write_gif(str(tmp_path / "a.gif"), 200)
     # distinct frames, each at most once (Pillow merges repeats into one longer frame)
     assert 2 <= Image.open(tmp_path / "a.gif").n_frames <= animation.MAX_FRAMES
+
+
+def test_the_gif_can_be_drawn_again_from_the_kept_frames(fake_mnist_dir, tmp_path, capsys):
+    run(tmp_path, fake_mnist_dir, "--steps", "10", "--frames", "10")
+    film = animation.Film.load(str(tmp_path))
+    assert film.steps == list(range(11)) and film.input_shape == (28, 28, 1)
+    panel = data.load_mnist(str(fake_mnist_dir), validation_size=50, seed=0) \
+        .validation.images[:animation.PANEL]
+    np.testing.assert_array_equal(film.panel, panel)
+    out = tmp_path / "again.gif"
+    assert animation.main([str(tmp_path), "--out", str(out), "--max-frames", "3"]) == 0
+    assert Image.open(out).n_frames <= 3 and "Wrote" in capsys.readouterr().out
+    assert animation.main([str(tmp_path / "nothing")]) == 1
+    assert capsys.readouterr().err.startswith("error: no frames")

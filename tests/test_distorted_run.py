@@ -89,3 +89,9 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, tmp_path):
     assert 0 <= record["frame_share"] < 0.5
     assert (tmp_path / "ck" / "stn-R-smoke" / "checkpoint").exists()
     assert "R/ST-CNN [smoke]" in (tmp_path / "r.md").read_text()
+
+
+def test_r_trains_with_the_curriculum_by_default():
+    assert train.parse_args(["--distortion", "R", "--steps", "900"])[0].ramp_steps == 300
+    assert train.parse_args(["--distortion", "RTS"])[0].ramp_steps == 0
+    assert train.parse_args([])[0].ramp_steps == 0
