@@ -45,7 +45,7 @@ def build_parser():
              "rotated/scaled/translated on 42x42, P projective, E elastic, clutter on "
              "60x60; the loc net then starts at the identity, as the paper's, and "
              "for R the rotations grow from none to full over the first third of the "
-             "steps (default: %(default)s)")
+             "steps while the loc net learns at 3x the rate (default: %(default)s)")
     add("--data-dir", default=None,
         help="directory with the four MNIST IDX files (.gz or not) (default: "
              f"${data.DATA_DIR_ENV}, else download to {data.default_cache_dir()})")
@@ -81,13 +81,15 @@ def parse_args(argv=None):
                     "image_size": distort.CANVAS_SIZE[args.distortion],
                     "loc_head": "tutorial" if clean else "identity"}
     ckpt_dir = args.ckpt_dir or checkpoints.default_dir(args.stn, args.distortion)
+    tuned = distort.TRAINING.get(args.distortion, {})
     config = TrainConfig(
         model=model_config, ckpt_dir=ckpt_dir,
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
         lr_schedule=args.lr_schedule, keep_prob=args.keep_prob,
         loc_keep_prob=args.loc_keep_prob, seed=args.seed, log_every=args.log_every,
         eval_every=args.eval_every, save_every=args.eval_every,
-        ramp_steps=int(distort.RAMP_SHARE.get(args.distortion, 0) * args.steps),
+        ramp_steps=int(tuned.get("ramp_share", 0) * args.steps),
+        loc_lr_multiplier=tuned.get("loc_lr_multiplier", 1.0) if args.stn else 1.0,
         frames=args.frames, precision=precision.resolve(args.precision))
     try:
         config.check(train_size=TRAIN_FILE_SIZE - VALIDATION_SIZE)

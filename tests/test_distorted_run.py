@@ -92,6 +92,9 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, tmp_path):
 
 
 def test_r_trains_with_the_curriculum_by_default():
-    assert train.parse_args(["--distortion", "R", "--steps", "900"])[0].ramp_steps == 300
-    assert train.parse_args(["--distortion", "RTS"])[0].ramp_steps == 0
-    assert train.parse_args([])[0].ramp_steps == 0
+    r = train.parse_args(["--distortion", "R", "--steps", "900"])[0]
+    assert r.ramp_steps == 300 and r.loc_lr_multiplier == 3.0
+    for flags in (["--distortion", "RTS"], [], ["--distortion", "R", "--no-stn"]):
+        config = train.parse_args(flags)[0]
+        assert config.loc_lr_multiplier == 1.0
+        assert config.ramp_steps == (4000 if "R" in flags else 0)   # the CNN: same data
