@@ -159,17 +159,17 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
             writer.close()
             if hasattr(augment, "close"):
                 augment.close()
-        path = save()
         if film:
-            take_frame()
-            film.save()
+            take_frame()                    # where this run ends (also on Ctrl-C)
+        path = save()
+        train_seconds = log.elapsed()
+        if film:
             gif = film.write_gif(os.path.join(config.ckpt_dir, animation.GIF_FILE), config.steps)
             print(f"Wrote {gif}, {len(film.steps)} frames")
         if stop.requested:
             print(f"\nInterrupted at step {step}; saved {path}. "
                   "Run the same command again to resume.")
             raise KeyboardInterrupt
-        train_seconds = log.elapsed()
         test_accuracy = accuracy(sess, g, *test)
 
     settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "model"}
@@ -177,7 +177,8 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
                "optimizer": type(optimizer).__name__,
                "test_accuracy": test_accuracy, "validation_accuracy": log.validation,
                "train_seconds_this_run": round(train_seconds, 1),
-               "images_per_second": log.images_per_second(step), "checkpoint": path,
+               "images_per_second": log.images_per_second(step, train_seconds),
+               "checkpoint": path,
                "frame_seconds": round(film.seconds, 2) if film else None,
                "losses": log.losses}
     checkpoints.write_json(os.path.join(config.ckpt_dir, checkpoints.METRICS_FILE), metrics)
@@ -277,9 +278,9 @@ class Progress:
     def elapsed(self):
         return time.time() - self.start
 
-    def images_per_second(self, step):
+    def images_per_second(self, step, seconds=None):
         trained = (step - self.start_step) * self.config.batch_size
-        return round(trained / self.elapsed(), 1) if trained else None
+        return round(trained / (seconds or self.elapsed()), 1) if trained else None
 
     def record(self, step, loss, acc):
         self.losses.append([step, round(float(loss), 5)])
