@@ -11,8 +11,11 @@ beside the tutorial's 99.4% / 98.5%; the STN-CNN's grid of test letters goes to
 --figure. ablations: the tutorial's questions on a smaller budget: batch norm before
 vs after the ReLU, pixels in [-1, 1] vs [0, 1], Adam vs AMSGrad vs SGD (lr 0.02).
 bnstats: the test accuracy of every run kept under --ckpt-root (main and ablations)
-with batch norm as trained (moving averages) and with each batch of 32 normalised by
-its own statistics.
+with batch norm as trained (moving averages), with each batch of 32 normalised by its
+own statistics, and with the statistics re-estimated over the training set without
+dropout (letters/bn_stats.py).
+--batch-norm picks batch renormalisation (the tutorial's, letters.train's default) or
+plain batch norm; plain runs are recorded apart, as "<name> [plain BN]".
 Each run is recorded in --results (JSON) and the tables in --table are rebuilt from
 all recorded runs.
 """
@@ -27,14 +30,16 @@ import numpy as np
 
 from benchmarks import common
 from letters import data as letters_data
-from letters import model, optimizers
+from letters import bn_stats, model, optimizers
 from mnist_stn import checkpoints, figures, geometry, training
 from mnist_stn.compat import tf
 
 # The tutorial's results (400 epochs, Adam): best test accuracy with and without the STN.
 SEED_ACCURACY = {"STN-CNN": 99.4, "CNN": 98.5}
 # The tutorial's model and training (letters.train's defaults).
-TUTORIAL_MODEL = {"stn": True, "width": 1.0, "bn": "after-relu", "pixel_range": "0,1"}
+TUTORIAL_MODEL = {"stn": True, "width": 1.0, "bn": "after-relu", "pixel_range": "0,1",
+                  "norm": "renorm"}
+PLAIN = " [plain BN]"    # the record names of runs with plain batch norm
 TUTORIAL = training.TrainConfig(model=TUTORIAL_MODEL, ckpt_dir="", steps=2500, batch_size=32,
                                 learning_rate=1e-3, lr_schedule="constant", keep_prob=0.8,
                                 loc_keep_prob=0.8)
@@ -127,30 +132,36 @@ def tables(records):
         lines += [f"| {name} | {rate:.1f} |" for name, rate in speed["rates"].items()]
         lines += ["", f"Batch {speed['batch_size']}, timed in one process on "
                       f"{speed['machine']}.", ""]
-    main = {name: records[f"main/{name}"] for name in SEED_ACCURACY
-            if f"main/{name}" in records}
+    main = {name + plain: records[f"main/{name}{plain}"] for plain in ("", PLAIN)
+            for name in SEED_ACCURACY if f"main/{name}{plain}" in records}
     if main:
         lines += ["| model | tutorial (400 epochs) | ours: test accuracy | validation "
                   "accuracy | steps x batch (epochs) | wall time |",
                   "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for name, r in main.items():
-            lines.append(f"| {name} | {SEED_ACCURACY[name]}% | {r['test_accuracy']:.1f}% | "
+            seed = SEED_ACCURACY[name.replace(PLAIN, "")]
+            lines.append(f"| {name} | {seed}% | {r['test_accuracy']:.1f}% | "
                          f"{r['validation_accuracy']:.1f}% | {r['steps']} x {r['batch_size']} "
                          f"({r['epochs']:.0f}) | {r['wall_minutes']:.1f} min |")
         lines += ["", "Full width, 1,000 test letters. " + "; ".join(sorted(
             {r["machine"] for r in main.values()})) + ".", ""]
-    bnstats = [(name, records[f"bnstats/{name}"]) for name in SEED_ACCURACY
-               if f"bnstats/{name}" in records]
-    batch_stats = {name: records.get(f"bnstats/{name}", {}).get("batch_statistics")
-                   for name, *_ in ABLATIONS}
+    bnstats = [(name + plain, records[f"bnstats/{name}{plain}"]) for plain in ("", PLAIN)
+               for name in SEED_ACCURACY if f"bnstats/{name}{plain}" in records]
+    batch_stats = {name + plain: records.get(f"bnstats/{name}{plain}", {}).get(
+        "batch_statistics") for plain in ("", PLAIN) for name, *_ in ABLATIONS}
     if bnstats:
         lines += ["| model | test accuracy, BN as trained (moving averages) | BN with the "
-                  "statistics of each test batch of 32 |", "| --- | ---: | ---: |"]
-        lines += [f"| {name} | {r['moving_averages']:.1f}% | {r['batch_statistics']:.1f}% |"
-                  for name, r in bnstats]
-        lines += ["", "The main runs' checkpoints, no dropout in either column.", ""]
-    ablations = [(name, records[f"ablation/{name}"], said) for name, _, _, said in ABLATIONS
-                 if f"ablation/{name}" in records]
+                  "statistics of each test batch of 32 | statistics re-estimated on the "
+                  "training set |", "| --- | ---: | ---: | ---: |"]
+        for name, r in bnstats:
+            again = r.get("reestimated")
+            again = f"{again:.1f}%" if again is not None else "-"
+            lines.append(f"| {name} | {r['moving_averages']:.1f}% | "
+                         f"{r['batch_statistics']:.1f}% | {again} |")
+        lines += ["", "The main runs' checkpoints, no dropout in any column.", ""]
+    ablations = [(name + plain, records[f"ablation/{name}{plain}"], said)
+                 for plain in ("", PLAIN) for name, _, _, said in ABLATIONS
+                 if f"ablation/{name}{plain}" in records]
     if ablations:
         first = ablations[0][1]
         lines += ["| STN-CNN variant | test accuracy | the same, BN with batch statistics "
@@ -192,6 +203,9 @@ def main(argv=None):
                         help="keep the checkpoints of every run under this directory "
                              "(default: a temporary directory, deleted); bnstats reads "
                              "the runs' checkpoints from here")
+    parser.add_argument("--batch-norm", choices=model.NORMS, default=model.NORMS[0],
+                        help="batch renormalisation (the tutorial's) or plain batch norm "
+                             "in every run (default: %(default)s)")
     parser.add_argument("--skip-recorded", action="store_true",
                         help="ablations: skip the variants --results already has")
     parser.add_argument("--figure", default=os.path.join("docs", "letters.png"),
@@ -216,10 +230,12 @@ def main(argv=None):
             print(f"{name}: {rates[name]:.1f} images/s", flush=True)
         records.add("speed", {"rates": rates, "batch_size": batch, **common.stamp()})
 
+    suffix = PLAIN if args.batch_norm == "plain" else ""
+
     def config(root, name, model_changes=None, **changes):
         return dataclasses.replace(
-            TUTORIAL, model={**TUTORIAL_MODEL, **(model_changes or {})},
-            ckpt_dir=ckpt_dir(root, name), seed=args.seed, **changes)
+            TUTORIAL, model={**TUTORIAL_MODEL, "norm": args.batch_norm, **(model_changes or {})},
+            ckpt_dir=ckpt_dir(root, name + suffix), seed=args.seed, **changes)
 
     def datasets():     # the same batch order for every run
         return letters_data.load_letters(args.data_dir, shuffle_seed=args.seed)
@@ -230,33 +246,41 @@ def main(argv=None):
             for name in SEED_ACCURACY:
                 restored, result = run(name, config(root, name, {"stn": name == "STN-CNN"},
                                                     steps=args.steps), "adam", datasets())
-                records.add(f"main/{name}", {**result, "width": 1.0})
+                records.add(f"main/{name}{suffix}", {**result, "width": 1.0})
                 if name == "STN-CNN":
                     draw_figure(restored, datasets().test, args.figure)
                 restored.close()
         if "ablations" in parts:
             for name, model_changes, changes, _ in ABLATIONS:
-                if args.skip_recorded and f"ablation/{name}" in records:
+                if args.skip_recorded and f"ablation/{name}{suffix}" in records:
                     continue
                 changes = dict(changes)
                 optimizer = changes.pop("optimizer", "adam")
                 restored, result = run(name, config(
                     root, name, {**model_changes, "width": args.ablation_width},
                     steps=args.ablation_steps, **changes), optimizer, datasets())
-                records.add(f"ablation/{name}", {**result, "width": args.ablation_width})
+                records.add(f"ablation/{name}{suffix}",
+                            {**result, "width": args.ablation_width})
                 restored.close()
         if "bnstats" in parts:
-            test = datasets().test
+            sets = datasets()
+            test = sets.test
             for name in list(SEED_ACCURACY) + [name for name, *_ in ABLATIONS]:
+                name += suffix
                 if not os.path.isdir(ckpt_dir(root, name)):
                     print(f"bnstats: no checkpoint of {name} under {root}; skipped")
                     continue
                 restored = checkpoints.Restored(ckpt_dir(root, name), model.build_graph)
-                records.add(f"bnstats/{name}", {
+                record = {
                     "moving_averages": 100 * restored.evaluate(test.images,
                                                                test.labels)["accuracy"],
-                    "batch_statistics": batch_statistics_accuracy(restored, test, batch),
-                    "checkpoint": restored.checkpoint, **common.stamp()})
+                    "batch_statistics": batch_statistics_accuracy(restored, test, batch)}
+                # last: it overwrites the restored session's moving averages
+                bn_stats.reestimate(restored.sess, restored.g, sets.train.images)
+                record["reestimated"] = 100 * restored.evaluate(test.images,
+                                                                test.labels)["accuracy"]
+                records.add(f"bnstats/{name}", {**record, "checkpoint": restored.checkpoint,
+                                                **common.stamp()})
                 restored.close()
     print(tables(records.data))
 

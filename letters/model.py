@@ -6,6 +6,8 @@ its own weights. Here the same layers are written with ``tf.nn`` ops (Keras 3 la
 cannot live in a TF1 graph), with the project's ``transformer.py`` between the two.
 Only graph building lives here: no files, no sessions, no flags.
 """
+import collections
+
 import numpy as np
 
 import transformer
@@ -15,8 +17,14 @@ from model import metrics
 
 FILTERS = (512, 256, 64)     # cnn(): conv 5x5 stride 3, 3x3 stride 2, 3x3 stride 2
 LOC_FILTERS = 20             # the loc head's conv 3x3 before global pooling
-BN_MOMENTUM = 0.99                   # Keras' BatchNormalization defaults, as the seed used
+BN_MOMENTUM = 0.99           # Keras' BatchNormalization defaults, as the seed used:
 BN_EPSILON = 1e-3
+RENORM_MOMENTUM = 0.99       # renorm_momentum; renorm_clipping=None leaves r and d unclipped
+NORMS = ("renorm", "plain")  # the seed's BatchNormalization(renorm=True), or plain batch norm
+# Every batch norm layer of the graph, for re-estimating its statistics (letters/bn_stats.py)
+BN_LAYERS = "batch_norm_layers"
+BatchNormLayer = collections.namedtuple(
+    "BatchNormLayer", "batch_mean batch_variance moving_mean moving_spread renorm epsilon")
 BN_PLACES = ("after-relu", "before-relu")
 PIXEL_RANGES = ("0,1", "-1,1")
 
@@ -26,31 +34,69 @@ def glorot_weights(shape):
     return tf.Variable(tf.glorot_uniform_initializer()(shape), name="weights")
 
 
-def batch_norm(x, training, momentum=BN_MOMENTUM, epsilon=BN_EPSILON):
+def batch_norm(x, training, renorm=True, momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
+               renorm_momentum=RENORM_MOMENTUM):
     """Batch normalisation over (B, H, W) per channel, built from tf.nn ops.
 
-    Training normalises with the batch's statistics and puts the updates of the moving
-    averages in ``tf.GraphKeys.UPDATE_OPS`` (run them with the train op, as with TF1's
-    ``tf.layers.batch_normalization``); inference uses the moving averages. Plain batch
-    norm: the seed's Keras layer had ``renorm=True``, which this does not reproduce.
+    Inference normalises with moving averages of the batches' statistics. Plain batch
+    norm trains with each batch's own mean and variance; at test time the moving
+    averages stand in for them, and where the two differ (here: collected while
+    dropout thinned the activations) the model sees other inputs than it learnt on.
+    Batch renormalisation (Ioffe 2017; Keras' ``renorm=True``, what the seed used)
+    trains on the same statistics it will be tested on: the batch's normalised
+    values are corrected by r = sigma_B / sigma and d = (mu_B - mu) / sigma, where mu
+    and sigma are moving averages (``renorm_momentum``) and r and d are constants for
+    the gradient. As Keras, it keeps the moving standard deviation for inference,
+    and no clipping of r and d (Keras' default ``renorm_clipping=None``).
+
+    The updates of the averages go in ``tf.GraphKeys.UPDATE_OPS`` (run them with the
+    train op, as with TF1's ``tf.layers.batch_normalization``); they wait for r and d.
 
     Args:
       x: (B, H, W, C).
       training: scalar bool tensor.
+      renorm: batch renormalisation (True) or plain batch norm.
     """
     channels = x.shape.as_list()[-1]
     gamma = tf.Variable(tf.ones([channels]), name="gamma")
     beta = tf.Variable(tf.zeros([channels]), name="beta")
     moving_mean = tf.Variable(tf.zeros([channels]), trainable=False, name="moving_mean")
-    moving_variance = tf.Variable(tf.ones([channels]), trainable=False,
-                                  name="moving_variance")
+    # (C,) each
     batch_mean, batch_variance = tf.nn.moments(x, axes=[0, 1, 2])
-    for moving, value in ((moving_mean, batch_mean), (moving_variance, batch_variance)):
-        tf.add_to_collection(tf.GraphKeys.UPDATE_OPS, tf.assign(
-            moving, momentum * moving + (1.0 - momentum) * value))
-    mean, variance = tf.cond(training, lambda: (batch_mean, batch_variance),
-                             lambda: (tf.identity(moving_mean), tf.identity(moving_variance)))
-    return tf.nn.batch_normalization(x, mean, variance, beta, gamma, epsilon)
+    if renorm:
+        moving_stddev = tf.Variable(tf.ones([channels]), trainable=False, name="moving_stddev")
+        renorm_mean = tf.Variable(tf.zeros([channels]), trainable=False, name="renorm_mean")
+        renorm_stddev = tf.Variable(tf.ones([channels]), trainable=False, name="renorm_stddev")
+        batch_stddev = tf.sqrt(batch_variance + epsilon)
+        sigma = tf.maximum(renorm_stddev, np.sqrt(epsilon))   # no division by 0 early on
+        r = tf.stop_gradient(batch_stddev / sigma)
+        d = tf.stop_gradient((batch_mean - renorm_mean) / sigma)
+        # (x_B * r + d) * gamma + beta == x_B * (gamma * r) + (beta + gamma * d)
+        train_scale, train_offset = gamma * r, beta + gamma * d
+        moving_variance = tf.square(moving_stddev) - epsilon   # stddev = sqrt(var + eps)
+        averages = ((moving_mean, batch_mean, momentum), (moving_stddev, batch_stddev, momentum),
+                    (renorm_mean, batch_mean, renorm_momentum),
+                    (renorm_stddev, batch_stddev, renorm_momentum))
+        after = [r, d]
+        spread = moving_stddev
+    else:
+        variance = tf.Variable(tf.ones([channels]), trainable=False, name="moving_variance")
+        moving_variance = tf.identity(variance)
+        train_scale, train_offset = gamma, beta
+        averages = ((moving_mean, batch_mean, momentum), (variance, batch_variance, momentum))
+        after = []
+        spread = variance
+    tf.add_to_collection(BN_LAYERS, BatchNormLayer(batch_mean, batch_variance, moving_mean,
+                                                   spread, renorm, epsilon))
+    with tf.control_dependencies(after):
+        for moving, value, rate in averages:
+            tf.add_to_collection(tf.GraphKeys.UPDATE_OPS, tf.assign(
+                moving, rate * moving + (1.0 - rate) * value))
+    mean, variance, scale, offset = tf.cond(
+        training, lambda: (batch_mean, batch_variance, train_scale, train_offset),
+        lambda: (tf.identity(moving_mean), moving_variance, tf.identity(gamma),
+                 tf.identity(beta)))
+    return tf.nn.batch_normalization(x, mean, variance, offset, scale, epsilon)
 
 
 def scaled(filters, width):
@@ -58,22 +104,24 @@ def scaled(filters, width):
     return max(1, int(round(filters * width)))
 
 
-def conv_block(x, filters, kernel, stride, training, keep_prob, bn="after-relu"):
+def conv_block(x, filters, kernel, stride, training, keep_prob, bn="after-relu",
+               norm="renorm"):
     """One block of the seed's cnn(): conv + ReLU, batch norm, dropout.
 
-    ``bn="before-relu"`` swaps the order to conv -> BN -> ReLU (one of its ablations).
+    ``bn="before-relu"`` swaps the order to conv -> BN -> ReLU (one of its ablations);
+    ``norm`` is "renorm" (the seed's) or "plain" batch norm.
     """
     w = glorot_weights([kernel, kernel, x.shape.as_list()[-1], filters])
     b = tf.Variable(tf.zeros([filters]), name="bias")
     x = tf.nn.bias_add(tf.nn.conv2d(x, w, strides=[1, stride, stride, 1], padding="SAME"), b)
     if bn == "after-relu":
-        x = batch_norm(tf.nn.relu(x), training)
+        x = batch_norm(tf.nn.relu(x), training, renorm=norm == "renorm")
     else:
-        x = tf.nn.relu(batch_norm(x, training))
+        x = tf.nn.relu(batch_norm(x, training, renorm=norm == "renorm"))
     return tf.nn.dropout(x, rate=1.0 - keep_prob)
 
 
-def cnn(x, training, keep_prob, width=1.0, bn="after-relu"):
+def cnn(x, training, keep_prob, width=1.0, bn="after-relu", norm="renorm"):
     """The seed's cnn(), shared by its loc net and its classifier (separate weights).
 
     (B, 60, 60, C) -> (B, 20, 20, 512) -> (B, 10, 10, 256) -> (B, 5, 5, 64),
@@ -81,7 +129,8 @@ def cnn(x, training, keep_prob, width=1.0, bn="after-relu"):
     """
     for i, (filters, kernel, stride) in enumerate(zip(FILTERS, (5, 3, 3), (3, 2, 2))):
         with tf.variable_scope(f"conv_{i + 1}"):
-            x = conv_block(x, scaled(filters, width), kernel, stride, training, keep_prob, bn)
+            x = conv_block(x, scaled(filters, width), kernel, stride, training, keep_prob,
+                           bn, norm)
     return x
 
 
@@ -94,7 +143,7 @@ def conv_relu_pool(x, filters):
 
 
 def forward(input_data, training, keep_prob, loc_keep_prob, use_stn=True,
-                    width=1.0, bn="after-relu", pixel_range="0,1"):
+            width=1.0, bn="after-relu", pixel_range="0,1", norm="renorm"):
     """The seed's STN-CNN for captcha letters: loc net, STN (60x60 out), classifier.
 
     Args:
@@ -105,6 +154,7 @@ def forward(input_data, training, keep_prob, loc_keep_prob, use_stn=True,
       use_stn: False builds the same classifier on the raw images.
       width: channel multiplier of every conv layer but the last (1 = the seed).
       bn: "after-relu" (the seed) or "before-relu".
+      norm: "renorm" (the seed's batch renormalisation) or "plain" batch norm.
       pixel_range: "0,1" (the seed) or "-1,1": the model rescales its input to it.
         The STN fills outside the image with 0, which is black in [0, 1] but grey in
         [-1, 1].
@@ -120,7 +170,7 @@ def forward(input_data, training, keep_prob, loc_keep_prob, use_stn=True,
     if use_stn:
         with tf.variable_scope("loc_net"):
             # (B, 60, 60, 3) -> (B, 5, 5, 64) -> (B, 5, 5, 20) -> (B, 20)
-            x = cnn(images, training, loc_keep_prob, width, bn)
+            x = cnn(images, training, loc_keep_prob, width, bn, norm)
             with tf.variable_scope("conv_4"):
                 x = conv_relu_pool(x, scaled(LOC_FILTERS, width))
             with tf.variable_scope("fc"):
@@ -135,7 +185,7 @@ def forward(input_data, training, keep_prob, loc_keep_prob, use_stn=True,
     with tf.variable_scope("classifier"):
         # (B, 60, 60, 3) -> (B, 5, 5, 64) -> (B, 26); the seed puts a ReLU before its
         # softmax too, so these logits are never negative.
-        x = cnn(images, training, keep_prob, width, bn)
+        x = cnn(images, training, keep_prob, width, bn, norm)
         with tf.variable_scope("conv_4"):
             logits = conv_relu_pool(x, NUM_LETTERS)
     if pixel_range == "-1,1":
@@ -147,8 +197,9 @@ def build_graph(config):
     """Placeholders -> forward -> loss and metrics, in the default graph.
 
     Args:
-      config: ``stn`` (bool), ``width``, ``bn`` and ``pixel_range`` (see ``forward``),
-        as saved beside the checkpoint.
+      config: ``stn`` (bool), ``width``, ``bn``, ``pixel_range`` and ``norm`` (see
+        ``forward``), as saved beside the checkpoint; without ``norm`` (checkpoints
+        from before batch renormalisation) plain batch norm.
 
     Returns:
       A dict of graph nodes as the MNIST ``model.build_graph``'s, plus ``training``,
@@ -161,7 +212,8 @@ def build_graph(config):
     training = tf.placeholder_with_default(False, [], name="training")
     logits, rectified = forward(images, training, keep_prob, loc_keep_prob,
                                 use_stn=config["stn"], width=config["width"], bn=config["bn"],
-                                pixel_range=config["pixel_range"])
+                                pixel_range=config["pixel_range"],
+                                norm=config.get("norm", "plain"))
     theta = tf.get_default_graph().get_tensor_by_name("theta:0") if config["stn"] else None
     return {"images": images, "labels": labels, "keep_prob": keep_prob,
             "loc_keep_prob": loc_keep_prob, "training": training,
@@ -170,7 +222,8 @@ def build_graph(config):
 
 
 def describe(config):
-    """'STN-CNN (width 1, BN after-relu, pixels in [0,1])' and the like, for messages."""
+    """'STN-CNN (width 1, batch renorm after-relu, pixels in [0,1])' and the like."""
     name = "STN-CNN" if config["stn"] else "CNN"
-    return (f"{name} (width {config['width']:g}, BN {config['bn']}, "
+    norm = "batch renorm" if config.get("norm", "plain") == "renorm" else "plain BN"
+    return (f"{name} (width {config['width']:g}, {norm} {config['bn']}, "
             f"pixels in [{config['pixel_range']}])")

@@ -50,6 +50,9 @@ def build_parser():
              "(default: %(default)s, the tutorial's)")
     add("--bn", choices=model.BN_PLACES, default=model.BN_PLACES[0],
         help="batch norm after the ReLU (the tutorial) or before it (default: %(default)s)")
+    add("--batch-norm", dest="norm", choices=model.NORMS, default=model.NORMS[0],
+        help="batch renormalisation (the tutorial's renorm=True) or plain batch norm "
+             "(default: %(default)s)")
     add("--signed-pixels", dest="pixel_range", action="store_const", const="-1,1",
         default="0,1", help="the model rescales pixels from [0, 1] (the tutorial's) to "
                             "[-1, 1], one of the tutorial's ablations")
@@ -81,7 +84,7 @@ def parse_args(argv=None):
     if not (math.isfinite(args.width) and args.width > 0):
         parser.error("--width must be positive")
     model_config = {"stn": args.stn, "width": args.width, "bn": args.bn,
-              "pixel_range": args.pixel_range}
+                    "pixel_range": args.pixel_range, "norm": args.norm}
     ckpt_dir = args.ckpt_dir or checkpoints.default_dir(args.stn, root=CKPT_ROOT)
     config = TrainConfig(
         model=model_config, ckpt_dir=ckpt_dir,

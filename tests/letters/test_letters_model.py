@@ -42,8 +42,9 @@ def test_parameter_counts_match_the_seed():
         assert count([v for v in variables if v.name.startswith("loc_net/")]) == loc
         assert count([v for v in variables if v.name.startswith("classifier/")]) == classifier
         assert count(variables) == loc + classifier
-        # each BN layer keeps its two moving averages beside, not among the trainables
-        assert count(tf.global_variables()) - count(variables) == 2 * 2 * (512 + 256 + 64)
+        # each batch renorm layer keeps four moving averages beside, not among the
+        # trainables: mean and stddev for inference, and for r and d
+        assert count(tf.global_variables()) - count(variables) == 2 * 4 * (512 + 256 + 64)
     with tf.Graph().as_default():
         build(use_stn=False)
         assert count(tf.trainable_variables()) == classifier
@@ -83,7 +84,7 @@ def test_batch_norm_against_numpy():
     with tf.Graph().as_default(), tf.Session() as sess:
         inputs = tf.placeholder(tf.float32, x.shape)
         training = tf.placeholder_with_default(False, [])
-        out = model.batch_norm(inputs, training, momentum=0.9, epsilon=1e-3)
+        out = model.batch_norm(inputs, training, renorm=False, momentum=0.9, epsilon=1e-3)
         updates = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
         assert len(updates) == 2
         sess.run(tf.global_variables_initializer())
@@ -102,6 +103,59 @@ def test_batch_norm_against_numpy():
                                    rtol=1e-4, atol=1e-5)
 
 
+def test_batch_renorm_against_numpy():
+    # Keras' renorm=True: train on (x_B * r + d), r = sigma_B / sigma, d = (mu_B - mu) / sigma
+    # from moving averages at renorm_momentum, r and d constants for the gradient; test
+    # on the moving mean and standard deviation (momentum)
+    rng = np.random.RandomState(2)
+    x = (rng.randn(4, 3, 5, 2) * [2.0, 0.5] + [1.0, -3.0]).astype(np.float32)
+    w = rng.rand(*x.shape)
+    eps, momentum, renorm_momentum = 1e-3, 0.9, 0.8
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    std = np.sqrt(var + eps)
+
+    def trained(x_in, r, d):      # NumPy, r and d held fixed
+        m, v = x_in.mean(axis=(0, 1, 2)), x_in.var(axis=(0, 1, 2))
+        return (x_in - m) / np.sqrt(v + eps) * r + d
+
+    with tf.Graph().as_default(), tf.Session() as sess:
+        inputs = tf.placeholder(tf.float32, x.shape)
+        training = tf.placeholder_with_default(False, [])
+        out = model.batch_norm(inputs, training, renorm=True, momentum=momentum, epsilon=eps,
+                               renorm_momentum=renorm_momentum)
+        updates = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
+        assert len(updates) == 4
+        grad = tf.gradients(tf.reduce_sum(out * w), inputs)[0]
+        sess.run(tf.global_variables_initializer())
+        # before any update: mu 0 and sigma 1, so training and inference both return x
+        np.testing.assert_allclose(sess.run(out, {inputs: x}), x, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(sess.run(out, {inputs: x, training: True}), x, atol=1e-5)
+        # the output of the step that updates uses the averages from before it
+        first = sess.run([out] + updates, {inputs: x, training: True})[0]
+        np.testing.assert_allclose(first, x, atol=1e-5)
+        sess.run(updates, {inputs: x})
+        renorm_mean = mean * (1 - renorm_momentum ** 2)                  # two steps from 0
+        renorm_std = renorm_momentum ** 2 + std * (1 - renorm_momentum ** 2)   # and from 1
+        r, d = std / renorm_std, (mean - renorm_mean) / renorm_std
+        assert np.abs(r - 1).min() > 0.05 and np.abs(d).min() > 0.05   # the check means something
+        np.testing.assert_allclose(sess.run(out, {inputs: x, training: True}),
+                                   trained(x, r, d), rtol=1e-4, atol=1e-5)
+        moving_mean = mean * (1 - momentum ** 2)
+        moving_std = momentum ** 2 + std * (1 - momentum ** 2)
+        np.testing.assert_allclose(sess.run(out, {inputs: x}), (x - moving_mean) / moving_std,
+                                   rtol=1e-4, atol=1e-5)
+        # r and d are constants for the gradient: it is plain batch norm's, times r
+        got = sess.run(grad, {inputs: x, training: True})
+    x64 = x.astype(np.float64)
+    expected = np.zeros_like(x64)
+    for idx in np.ndindex(*x.shape):
+        up, down = x64.copy(), x64.copy()
+        up[idx] += 1e-5
+        down[idx] -= 1e-5
+        expected[idx] = (np.sum(w * trained(up, r, d)) - np.sum(w * trained(down, r, d))) / 2e-5
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-4)
+
+
 def test_conv_block_against_numpy_in_both_orders():
     # conv + ReLU -> BN (the tutorial) and conv -> BN -> ReLU, checked against NumPy
     # with batch statistics, on a 1x1 conv so the reference is a matrix product
@@ -110,7 +164,7 @@ def test_conv_block_against_numpy_in_both_orders():
     for bn, order in (("after-relu", "relu-bn"), ("before-relu", "bn-relu")):
         with tf.Graph().as_default(), tf.Session() as sess:
             inputs = tf.placeholder(tf.float32, x.shape)
-            out = model.conv_block(inputs, 3, 1, 1, tf.constant(True), 1.0, bn=bn)
+            out = model.conv_block(inputs, 3, 1, 1, tf.constant(True), 1.0, bn=bn, norm="plain")
             sess.run(tf.global_variables_initializer())
             w = sess.run([v for v in tf.global_variables() if "weights" in v.name][0])
             got = sess.run(out, {inputs: x})
@@ -176,7 +230,10 @@ def letters_config(ckpt, *extra):
 @pytest.fixture(scope="module")
 def trained_letters(tmp_path_factory, letters):
     ckpt = tmp_path_factory.mktemp("letters-stn")
-    config, optimizer = letters_config(ckpt, "--steps", "150", "--learning-rate", "3e-3")
+    # plain batch norm: with renorm (the default) r and d undo the normalisation until
+    # its averages settle (~100 steps at momentum 0.99), and 150 steps learn little
+    config, optimizer = letters_config(ckpt, "--steps", "150", "--learning-rate", "3e-3",
+                                       "--batch-norm", "plain")
     return ckpt, train.train(config, optimizer, letters[1])
 
 
@@ -188,7 +245,7 @@ def test_letters_training_loss_falls(trained_letters):
     assert np.mean(losses[:3]) > 3.0
     assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.3
     assert json.loads((ckpt / checkpoints.CONFIG_FILE).read_text()) == {
-        "stn": True, "width": 0.125, "bn": "after-relu", "pixel_range": "0,1"}
+        "stn": True, "width": 0.125, "bn": "after-relu", "pixel_range": "0,1", "norm": "plain"}
     assert metrics["batch_size"] == 32 and metrics["optimizer"] == "AdamOptimizer"
 
 
@@ -233,6 +290,7 @@ def test_letters_defaults_are_the_tutorial():
     assert (config.batch_size, config.learning_rate, config.lr_schedule, optimizer,
             config.keep_prob, config.loc_keep_prob) == (32, 1e-3, "constant", "adam", 0.8, 0.8)
     assert config.model == {"stn": True, "width": 1.0, "bn": "after-relu",
-                            "pixel_range": "0,1"}
+                            "pixel_range": "0,1", "norm": "renorm"}
     assert config.ckpt_dir == "checkpoints/letters/stn"
     assert train.parse_args(["--signed-pixels"])[0].model["pixel_range"] == "-1,1"
+    assert train.parse_args(["--batch-norm", "plain"])[0].model["norm"] == "plain"

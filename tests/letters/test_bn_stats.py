@@ -1,0 +1,48 @@
+"""Batch norm statistics re-estimated after training, against NumPy."""
+import numpy as np
+import pytest
+
+from letters import bn_stats, model
+from letters.data import CHANNELS, SIZE
+from mnist_stn.compat import tf
+
+
+@pytest.mark.parametrize("renorm", [False, True])
+def test_population_statistics_of_one_layer(renorm):
+    # 10 inputs in batches of 4, 4, 2: the unequal last batch must count for less
+    rng = np.random.RandomState(3)
+    x = (rng.randn(10, 2, 3, 2) * [3.0, 0.5] + [2.0, -1.0]).astype(np.float32)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        images = tf.placeholder(tf.float32, [None, 12])
+        training = tf.placeholder_with_default(False, [])
+        out = model.batch_norm(tf.reshape(images, [-1, 2, 3, 2]), training, renorm=renorm)
+        g = {"images": images, "training": training,
+             "keep_prob": tf.placeholder_with_default(1.0, []),
+             "loc_keep_prob": tf.placeholder_with_default(1.0, [])}
+        sess.run(tf.global_variables_initializer())
+        [(mean, variance)] = bn_stats.reestimate(sess, g, x.reshape(10, 12), batch_size=4)
+        got = sess.run(out, {images: x.reshape(10, 12)})
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(variance, x.var(axis=(0, 1, 2)), rtol=1e-4)
+    expected = (x - x.mean(axis=(0, 1, 2))) / np.sqrt(x.var(axis=(0, 1, 2)) + model.BN_EPSILON)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_plain_model_then_tests_as_it_trains():
+    # re-estimated on one batch, plain batch norm at test time sees exactly that batch's
+    # statistics in every layer: inference equals training mode without dropout
+    rng = np.random.RandomState(4)
+    batch = rng.rand(6, SIZE * SIZE * CHANNELS).astype(np.float32)
+    config = {"stn": True, "width": 0.05, "bn": "after-relu", "pixel_range": "0,1",
+              "norm": "plain"}
+    with tf.Graph().as_default(), tf.Session() as sess:
+        tf.set_random_seed(0)
+        g = model.build_graph(config)
+        sess.run(tf.global_variables_initializer())
+        before = sess.run(g["logits"], {g["images"]: batch})
+        layers = bn_stats.reestimate(sess, g, batch, batch_size=len(batch))
+        assert len(layers) == 6        # three in the loc net, three in the classifier
+        tested = sess.run(g["logits"], {g["images"]: batch})
+        trained = sess.run(g["logits"], {g["images"]: batch, g["training"]: True})
+    assert np.abs(before - trained).max() > 1e-3   # the check below means something
+    np.testing.assert_allclose(tested, trained, rtol=1e-4, atol=1e-5)
