@@ -206,6 +206,10 @@ def main(argv=None):
     parser.add_argument("--batch-norm", choices=model.NORMS, default=model.NORMS[0],
                         help="batch renormalisation (the tutorial's) or plain batch norm "
                              "in every run (default: %(default)s)")
+    parser.add_argument("--variants", default=",".join(str(i + 1) for i in range(len(ABLATIONS))),
+                        help="which ablations to run, by number: " + "; ".join(
+                            f"{i + 1} {name}" for i, (name, *_) in enumerate(ABLATIONS))
+                        + " (default: %(default)s)")
     parser.add_argument("--skip-recorded", action="store_true",
                         help="ablations: skip the variants --results already has")
     parser.add_argument("--figure", default=os.path.join("docs", "letters.png"),
@@ -215,6 +219,13 @@ def main(argv=None):
     unknown = set(parts) - {"speed", "main", "ablations", "bnstats"}
     if unknown:
         parser.error(f"unknown parts {sorted(unknown)}")
+    try:
+        variants = [ABLATIONS[int(i) - 1] for i in args.variants.split(",")
+                    if 0 < int(i) <= len(ABLATIONS)]
+    except ValueError:
+        variants = []
+    if len(variants) != len(args.variants.split(",")):
+        parser.error(f"--variants takes numbers from 1 to {len(ABLATIONS)}")
     if "bnstats" in parts and not args.ckpt_root:
         parser.error("bnstats reads the runs' checkpoints: give --ckpt-root")
 
@@ -251,7 +262,7 @@ def main(argv=None):
                     draw_figure(restored, datasets().test, args.figure)
                 restored.close()
         if "ablations" in parts:
-            for name, model_changes, changes, _ in ABLATIONS:
+            for name, model_changes, changes, _ in variants:
                 if args.skip_recorded and f"ablation/{name}{suffix}" in records:
                     continue
                 changes = dict(changes)
