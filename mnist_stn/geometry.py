@@ -41,6 +41,23 @@ def residual_rotation(matrices, thetas):
                       composite[:, 0, 0] + composite[:, 1, 1])
 
 
+def output_points(thetas, points, size, out_size):
+    """Where the STN's output shows given input points: the inverse of ``sampled_box``.
+
+    Args:
+      thetas: (N, 6) affine parameters as the STN uses them (invertible).
+      points: (N, 2) pixel coordinates (x, y) in the (square) input of side ``size``.
+      out_size: side of the STN's output, in pixels.
+    Returns:
+      (N, 2) pixel coordinates in the output.
+    """
+    theta = np.asarray(thetas, np.float64).reshape(-1, 2, 3)
+    # pixels -> normalised; output point q shows input point A q + t, so q = A^-1 (p - t)
+    normalised = np.asarray(points, np.float64) / (size - 1) * 2.0 - 1.0
+    q = np.einsum("nij,nj->ni", np.linalg.inv(theta[:, :, :2]), normalised - theta[:, :, 2])
+    return (q + 1.0) / 2.0 * (out_size - 1)
+
+
 def box_area(boxes):
     """Area (px^2) of quadrilaterals (N, 4, 2) with corners in order (shoelace formula)."""
     x, y = boxes[..., 0], boxes[..., 1]

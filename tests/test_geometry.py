@@ -106,3 +106,17 @@ def test_summary_gives_medians_and_spread():
     angles = np.array([-10, 0, 10, 20.0])
     assert line == (f"turned by +5.0° (median; clockwise +), std {angles.std():.1f}°; "
                     f"zoom 1.30x (median), std {np.std([1.2, 1.3, 1.4, 1.3]):.2f}")
+
+
+def test_output_points_invert_sampled_box():
+    # the corners of the sampled box are shown at the output's corners, for any theta
+    rng = np.random.RandomState(5)
+    thetas = np.array([1, 0, 0, 0, 1, 0]) + rng.uniform(-0.4, 0.4, (6, 6))
+    boxes = geometry.sampled_box(thetas, 60)
+    for k, corner in enumerate([(0, 0), (27, 0), (27, 27), (0, 27)]):
+        np.testing.assert_allclose(geometry.output_points(thetas, boxes[:, k], 60, 28),
+                                   np.tile(corner, (6, 1)), atol=1e-9)
+    # a zoom x2 about the centre (theta samples the central half) doubles distances
+    zoom = np.array([[0.5, 0, 0, 0, 0.5, 0]])
+    np.testing.assert_allclose(geometry.output_points(zoom, [[39.5, 29.5]], 60, 60),
+                               [[49.5, 29.5]], atol=1e-9)

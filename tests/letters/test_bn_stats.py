@@ -46,3 +46,20 @@ def test_plain_model_then_tests_as_it_trains():
         trained = sess.run(g["logits"], {g["images"]: batch, g["training"]: True})
     assert np.abs(before - trained).max() > 1e-3   # the check below means something
     np.testing.assert_allclose(tested, trained, rtol=1e-4, atol=1e-5)
+
+
+def test_stn_effect_reads_zoom_and_centring():
+    # a fake restored model whose STN zooms x2 about the centre: the sampled area is a
+    # quarter, and a letter 10 px right of the centre is shown 20 px right of it
+    from benchmarks import letters as bench
+
+    class Zoom:
+        def run(self, images, names):
+            return {"theta": np.tile([0.5, 0, 0, 0, 0.5, 0], (len(images), 1))}
+
+    image = np.ones((SIZE, SIZE, CHANNELS))
+    image[28:32, 38:42] = 0.0                       # dark ink centred at x 39.5, y 29.5
+    effect = bench.stn_effect(Zoom(), image.reshape(1, -1))
+    assert effect["theta_det_mean"] == pytest.approx(0.25)
+    assert effect["ink_offset_before_px"] == pytest.approx(10.0)
+    assert effect["ink_offset_after_px"] == pytest.approx(20.0)
