@@ -63,3 +63,29 @@ def test_stn_effect_reads_zoom_and_centring():
     assert effect["theta_det_mean"] == pytest.approx(0.25)
     assert effect["ink_offset_before_px"] == pytest.approx(10.0)
     assert effect["ink_offset_after_px"] == pytest.approx(20.0)
+
+
+def test_renorm_model_reestimated_layer_by_layer():
+    # batch renorm after a few updates: re-estimated on one batch, every layer's new
+    # moving statistics are those of its inputs as the test sees them (inference mode,
+    # the layers before it using their new statistics), not as training mode does
+    rng = np.random.RandomState(6)
+    batch = rng.rand(8, SIZE * SIZE * CHANNELS).astype(np.float32)
+    config = {"stn": False, "width": 0.05, "bn": "after-relu", "pixel_range": "0,1",
+              "norm": "renorm"}
+    with tf.Graph().as_default(), tf.Session() as sess:
+        tf.set_random_seed(0)
+        g = model.build_graph(config)
+        updates = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
+        sess.run(tf.global_variables_initializer())
+        for _ in range(3):   # the moving averages move away from their start
+            sess.run(updates, {g["images"]: batch, g["training"]: True, g["keep_prob"]: 0.5})
+        bn_stats.reestimate(sess, g, batch, batch_size=len(batch))
+        layers = sess.graph.get_collection(model.BN_LAYERS)
+        seen = sess.run([(l.batch_mean, l.batch_variance) for l in layers], {g["images"]: batch})
+        kept = sess.run([(l.moving_mean, l.moving_spread) for l in layers])
+    assert len(layers) == 3
+    for (mean, variance), (moving_mean, moving_stddev) in zip(seen, kept):
+        np.testing.assert_allclose(moving_mean, mean, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(moving_stddev, np.sqrt(variance + model.BN_EPSILON),
+                                   rtol=1e-4, atol=1e-5)
