@@ -17,7 +17,7 @@ from model import metrics
 
 FILTERS = (512, 256, 64)     # cnn(): conv 5x5 stride 3, 3x3 stride 2, 3x3 stride 2
 LOC_FILTERS = 20             # the loc head's conv 3x3 before global pooling
-BN_MOMENTUM = 0.99           # Keras' BatchNormalization defaults, as the seed used:
+BN_MOMENTUM = 0.99           # Keras' BatchNormalization defaults, as the seed used
 BN_EPSILON = 1e-3
 RENORM_MOMENTUM = 0.99       # renorm_momentum; renorm_clipping=None leaves r and d unclipped
 NORMS = ("renorm", "plain")  # the seed's BatchNormalization(renorm=True), or plain batch norm
@@ -78,14 +78,13 @@ def batch_norm(x, training, renorm=True, momentum=BN_MOMENTUM, epsilon=BN_EPSILO
                     (renorm_mean, batch_mean, renorm_momentum),
                     (renorm_stddev, batch_stddev, renorm_momentum))
         after = [r, d]
-        spread = moving_stddev
+        spread = moving_stddev     # what inference reads besides the mean
     else:
-        variance = tf.Variable(tf.ones([channels]), trainable=False, name="moving_variance")
-        moving_variance = tf.identity(variance)
+        spread = tf.Variable(tf.ones([channels]), trainable=False, name="moving_variance")
+        moving_variance = tf.identity(spread)
         train_scale, train_offset = gamma, beta
-        averages = ((moving_mean, batch_mean, momentum), (variance, batch_variance, momentum))
+        averages = ((moving_mean, batch_mean, momentum), (spread, batch_variance, momentum))
         after = []
-        spread = variance
     tf.add_to_collection(BN_LAYERS, BatchNormLayer(batch_mean, batch_variance, moving_mean,
                                                    spread, renorm, epsilon))
     with tf.control_dependencies(after):
