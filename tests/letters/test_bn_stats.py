@@ -28,16 +28,20 @@ def test_population_statistics_of_one_layer(renorm):
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 
+def tiny_model(seed, count, stn, norm):
+    """(count, pixels) random letters and a letters model 5% wide, built in the default
+    graph with graph seed 0: its nodes."""
+    batch = np.random.RandomState(seed).rand(count, SIZE * SIZE * CHANNELS).astype(np.float32)
+    tf.set_random_seed(0)
+    return batch, model.build_graph({"stn": stn, "width": 0.05, "bn": "after-relu",
+                                     "pixel_range": "0,1", "norm": norm})
+
+
 def test_plain_model_then_tests_as_it_trains():
     # re-estimated on one batch, plain batch norm at test time sees exactly that batch's
     # statistics in every layer: inference equals training mode without dropout
-    rng = np.random.RandomState(4)
-    batch = rng.rand(6, SIZE * SIZE * CHANNELS).astype(np.float32)
-    config = {"stn": True, "width": 0.05, "bn": "after-relu", "pixel_range": "0,1",
-              "norm": "plain"}
     with tf.Graph().as_default(), tf.Session() as sess:
-        tf.set_random_seed(0)
-        g = model.build_graph(config)
+        batch, g = tiny_model(4, 6, stn=True, norm="plain")
         sess.run(tf.global_variables_initializer())
         before = sess.run(g["logits"], {g["images"]: batch})
         layers = bn_stats.reestimate(sess, g, batch, batch_size=len(batch))
@@ -69,13 +73,8 @@ def test_renorm_model_reestimated_layer_by_layer():
     # batch renorm after a few updates: re-estimated on one batch, every layer's new
     # moving statistics are those of its inputs as the test sees them (inference mode,
     # the layers before it using their new statistics), not as training mode does
-    rng = np.random.RandomState(6)
-    batch = rng.rand(8, SIZE * SIZE * CHANNELS).astype(np.float32)
-    config = {"stn": False, "width": 0.05, "bn": "after-relu", "pixel_range": "0,1",
-              "norm": "renorm"}
     with tf.Graph().as_default(), tf.Session() as sess:
-        tf.set_random_seed(0)
-        g = model.build_graph(config)
+        batch, g = tiny_model(6, 8, stn=False, norm="renorm")
         updates = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
         sess.run(tf.global_variables_initializer())
         for _ in range(3):   # the moving averages move away from their start
