@@ -97,4 +97,5 @@ def test_r_trains_with_the_curriculum_by_default():
     for flags in (["--distortion", "RTS"], [], ["--distortion", "R", "--no-stn"]):
         config = train.parse_args(flags)[0]
         assert config.loc_lr_multiplier == 1.0
-        assert config.ramp_steps == (4000 if "R" in flags else 0)   # the CNN: same data
+        assert config.steps == (80000 if "R" in flags else 12000)   # R's measured budget
+        assert config.ramp_steps == (26666 if "R" in flags else 0)  # the CNN: same data
