@@ -3,10 +3,11 @@
     python -m benchmarks.letters                     # speed, main comparison, ablations
     python -m benchmarks.letters --parts speed       # only the images/s of each model
     python -m benchmarks.letters --parts main,bnstats --ckpt-root ckpts
+    python -m benchmarks.letters --parts main --seeds 0,1,2 --steps 12000
 
 speed: training images/s of the STN-CNN and the plain CNN at full width and at the
 ablations' width, timed in this one process (so comparable as ratios), to choose the
-budgets. main: STN-CNN and CNN at full width with equal steps and seed, tested
+budgets. main: STN-CNN and CNN at full width with equal steps and seeds, tested
 beside the tutorial's 99.4% / 98.5%; the STN-CNN's grid of test letters goes to
 --figure. ablations: the tutorial's questions on a smaller budget: batch norm before
 vs after the ReLU, pixels in [-1, 1] vs [0, 1], Adam vs AMSGrad vs SGD (lr 0.02).
@@ -17,7 +18,7 @@ dropout (letters/bn_stats.py).
 --batch-norm picks batch renormalisation (the tutorial's, letters.train's default) or
 plain batch norm; plain runs are recorded apart, as "<name> [plain BN]".
 Each run is recorded in --results (JSON) and the tables in --table are rebuilt from
-all recorded runs.
+all recorded runs; a run made with several --seeds shows their mean and range.
 """
 import argparse
 import dataclasses
@@ -31,7 +32,7 @@ import numpy as np
 from benchmarks import common
 from letters import data as letters_data
 from letters import bn_stats, model, optimizers
-from mnist_stn import checkpoints, figures, geometry, training
+from mnist_stn import checkpoints, figures, geometry, precision, training
 from mnist_stn.compat import tf
 
 # The tutorial's results (400 epochs, Adam): best test accuracy with and without the STN.
@@ -57,12 +58,13 @@ ABLATIONS = [
 ]
 
 
-def images_per_second(config, batch_size, steps=10, warmup=3):
+def images_per_second(config, batch_size, session_precision, steps=10, warmup=3):
     """Training images/s of one model, timed over ``steps`` after ``warmup`` steps."""
     rng = np.random.RandomState(0)
     batch = rng.rand(batch_size, letters_data.SIZE ** 2 * letters_data.CHANNELS)
     labels = rng.randint(0, letters_data.NUM_LETTERS, batch_size)
-    with tf.Graph().as_default(), tf.Session() as sess:
+    with tf.Graph().as_default(), \
+            tf.Session(config=precision.session_config(session_precision)) as sess:
         g = model.build_graph(config)
         with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
             step = optimizers.make_optimizer("adam", 1e-3).minimize(g["loss"])
@@ -97,9 +99,11 @@ def run(name, config, optimizer, datasets):
         (datasets.test.images, datasets.test.labels),
         make_optimizer=lambda lr: optimizers.make_optimizer(optimizer, lr))
     wall = time.time() - start
-    restored = checkpoints.Restored(config.ckpt_dir, model.build_graph)
+    restored = checkpoints.Restored(config.ckpt_dir, model.build_graph,
+                                    precision=config.precision)
     return restored, {
-        "model": config.model, "optimizer": optimizer,
+        "model": config.model, "optimizer": optimizer, "seed": config.seed,
+        "precision": config.precision,
         "learning_rate": config.learning_rate, "steps": metrics["steps"],
         "batch_size": metrics["batch_size"],
         "epochs": metrics["steps"] * metrics["batch_size"] / datasets.train.num_examples,
@@ -149,42 +153,70 @@ def batch_statistics_accuracy(restored, dataset, batch_size):
     return 100 * correct / dataset.num_examples
 
 
+def record_key(part, name, seed):
+    """'main/STN-CNN' for seed 0 (the records before seeds were counted), then
+    'main/STN-CNN [seed 1]'..."""
+    return f"{part}/{name}" + (f" [seed {seed}]" if seed else "")
+
+
+def by_seed(records, part, name):
+    """The records of one run over all its seeds, in seed order."""
+    return [r for key, r in sorted(records.items(), key=lambda item: item[1].get("seed", 0))
+            if key == f"{part}/{name}" or key.startswith(f"{part}/{name} [seed ")]
+
+
+def over_seeds(values, digits=1, unit="%"):
+    """'91.5%' for one seed; '98.6% (98.2-99.0, 3 seeds)': the mean and the range."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    mean = f"{np.mean(values):.{digits}f}{unit}"
+    if len(values) == 1:
+        return mean
+    return (f"{mean} ({min(values):.{digits}f}-{max(values):.{digits}f}, "
+            f"{len(values)} seeds)")
+
+
 def tables(records):
-    """Markdown: speed, main comparison and ablations, from all recorded runs."""
+    """Markdown: speed, main comparison and ablations, from all recorded runs; a run
+    with several seeds shows their mean and range."""
     lines = []
     speed = records.get("speed")
     if speed:
         lines += ["| model | training images/s |", "| --- | ---: |"]
         lines += [f"| {name} | {rate:.1f} |" for name, rate in speed["rates"].items()]
-        lines += ["", f"Batch {speed['batch_size']}, timed in one process on "
-                      f"{speed['machine']}.", ""]
-    main = {name + plain: records[f"main/{name}{plain}"] for plain in ("", PLAIN)
-            for name in SEED_ACCURACY if f"main/{name}{plain}" in records}
+        lines += ["", f"Batch {speed['batch_size']}, {speed.get('precision', 'fp32')}, timed "
+                      f"in one process on {speed['machine']}.", ""]
+    main = [(name + plain, by_seed(records, "main", name + plain))
+            for plain in ("", PLAIN) for name in SEED_ACCURACY]
+    main = [(name, runs) for name, runs in main if runs]
     if main:
         lines += ["| model | tutorial (400 epochs) | ours: test accuracy | validation "
                   "accuracy | steps x batch (epochs) | wall time |",
                   "| --- | ---: | ---: | ---: | ---: | ---: |"]
-        for name, r in main.items():
+        for name, runs in main:
             seed = SEED_ACCURACY[name.replace(PLAIN, "")]
-            lines.append(f"| {name} | {seed}% | {r['test_accuracy']:.1f}% | "
-                         f"{r['validation_accuracy']:.1f}% | {r['steps']} x {r['batch_size']} "
-                         f"({r['epochs']:.0f}) | {r['wall_minutes']:.1f} min |")
+            r = runs[0]
+            lines.append(f"| {name} | {seed}% | "
+                         f"{over_seeds([r['test_accuracy'] for r in runs])} | "
+                         f"{over_seeds([r['validation_accuracy'] for r in runs])} | "
+                         f"{r['steps']} x {r['batch_size']} ({r['epochs']:.0f}) | "
+                         f"{np.mean([r['wall_minutes'] for r in runs]):.1f} min |")
         lines += ["", "Full width, 1,000 test letters. " + "; ".join(sorted(
-            {r["machine"] for r in main.values()})) + ".", ""]
-    bnstats = [(name + plain, records[f"bnstats/{name}{plain}"]) for plain in ("", PLAIN)
-               for name in SEED_ACCURACY if f"bnstats/{name}{plain}" in records]
-    bn_columns = {name + plain: tuple(records.get(f"bnstats/{name}{plain}", {}).get(column)
-                                      for column in ("batch_statistics", "reestimated"))
-                  for plain in ("", PLAIN) for name, *_ in ABLATIONS}
+            {f"{r['machine']}, {r.get('precision', 'fp32')}" for _, runs in main
+             for r in runs})) + ".", ""]
+    columns = ("moving_averages", "batch_statistics", "reestimated")
+    bn = {name + plain: [[r.get(column) for r in by_seed(records, "bnstats", name + plain)]
+                         for column in columns]
+          for plain in ("", PLAIN) for name in list(SEED_ACCURACY) + [n for n, *_ in ABLATIONS]}
+    bnstats = [(name + plain, bn[name + plain]) for plain in ("", PLAIN)
+               for name in SEED_ACCURACY if bn[name + plain][0]]
     if bnstats:
         lines += ["| model | test accuracy, BN as trained (moving averages) | BN with the "
                   "statistics of each test batch of 32 | statistics re-estimated on the "
                   "training set |", "| --- | ---: | ---: | ---: |"]
-        for name, r in bnstats:
-            again = r.get("reestimated")
-            again = f"{again:.1f}%" if again is not None else "-"
-            lines.append(f"| {name} | {r['moving_averages']:.1f}% | "
-                         f"{r['batch_statistics']:.1f}% | {again} |")
+        lines += [f"| {name} | " + " | ".join(over_seeds(values) for values in values) + " |"
+                  for name, values in bnstats]
         lines += ["", "The main runs' checkpoints, no dropout in any column.", ""]
     effects = [(key.split("/", 1)[1], r) for key, r in records.items()
                if isinstance(r, dict) and "theta_det_mean" in r]
@@ -194,21 +226,24 @@ def tables(records):
         lines += [f"| {name} | {r['theta_det_mean']:.3f} | {r['ink_offset_before_px']:.2f} "
                   f"-> {r['ink_offset_after_px']:.2f} px |" for name, r in effects]
         lines += ["", "Over the 1,000 test letters; below 1, the STN enlarges.", ""]
-    ablations = [(name + plain, records[f"ablation/{name}{plain}"], said)
-                 for plain in ("", PLAIN) for name, _, _, said in ABLATIONS
-                 if f"ablation/{name}{plain}" in records]
+    ablations = [(name + plain, by_seed(records, "ablation", name + plain), said)
+                 for plain in ("", PLAIN) for name, _, _, said in ABLATIONS]
+    ablations = [row for row in ablations if row[1]]
     if ablations:
-        first = ablations[0][1]
+        first = ablations[0][1][0]
         lines += ["| STN-CNN variant | test accuracy | the same, BN with batch statistics "
                   "| the same, statistics re-estimated | validation loss | final training "
                   "loss | the tutorial said |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
-        for name, r, said in ablations:
-            batch_acc, again = (f"{value:.1f}%" if value is not None else "-"
-                                for value in bn_columns[name])
-            lines.append(f"| {name} | {r['test_accuracy']:.1f}% | {batch_acc} | {again} | "
-                         f"{r['validation_loss']:.3f} | {r['final_train_loss']:.3f} | {said} |")
+        for name, runs, said in ablations:
+            loss = [over_seeds([r[key] for r in runs], 3, "") for key in
+                    ("validation_loss", "final_train_loss")]
+            lines.append(f"| {name} | {over_seeds([r['test_accuracy'] for r in runs])} | "
+                         f"{over_seeds(bn[name][1])} | {over_seeds(bn[name][2])} | "
+                         f"{loss[0]} | {loss[1]} | {said} |")
         lines += ["", f"Width {first['width']:g}, {first['steps']} steps x "
-                      f"{first['batch_size']} ({first['epochs']:.0f} epochs) each, same seed."]
+                      f"{first['batch_size']} ({first['epochs']:.0f} epochs) each; the "
+                      "seeds of a row share their batch orders and initial weights with "
+                      "the other rows'."]
     return "\n".join(lines) + "\n"
 
 
@@ -227,8 +262,11 @@ def main(argv=None):
                         help="steps of each ablation run (default: %(default)s)")
     parser.add_argument("--ablation-width", type=float, default=0.5,
                         help="width multiplier of the ablation runs (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of every run (default: %(default)s)")
+    parser.add_argument("--seeds", default="0",
+                        help="comma-separated seeds: every run once per seed, the tables "
+                             "show the mean and range (default: %(default)s)")
+    parser.add_argument("--precision", choices=precision.PRECISIONS, default="auto",
+                        help="as letters.train's --precision (default: %(default)s)")
     parser.add_argument("--results", default=os.path.join("benchmarks", "results",
                                                           "letters.json"),
                         help="JSON record of all runs (default: %(default)s)")
@@ -263,6 +301,11 @@ def main(argv=None):
         parser.error(f"--variants takes numbers from 1 to {len(ABLATIONS)}")
     if "bnstats" in parts and not args.ckpt_root:
         parser.error("bnstats reads the runs' checkpoints: give --ckpt-root")
+    try:
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers, not {args.seeds!r}")
+    args.precision = precision.resolve(args.precision)
 
     records = common.Records(args.results, args.table, tables)
     batch = TUTORIAL.batch_size
@@ -272,51 +315,59 @@ def main(argv=None):
                                  (f"STN-CNN, width {args.ablation_width:g}", True,
                                   args.ablation_width)):
             rates[name] = images_per_second({**TUTORIAL_MODEL, "stn": stn, "width": width},
-                                            batch)
+                                            batch, args.precision)
             print(f"{name}: {rates[name]:.1f} images/s", flush=True)
-        records.add("speed", {"rates": rates, "batch_size": batch, **common.stamp()})
+        records.add("speed", {"rates": rates, "batch_size": batch,
+                              "precision": args.precision, **common.stamp()})
 
     suffix = PLAIN if args.batch_norm == "plain" else ""
 
-    def config(root, name, model_changes=None, **changes):
+    def run_dir(root, name, seed):
+        return ckpt_dir(root, name + suffix + (f"-seed{seed}" if seed else ""))
+
+    def config(root, name, seed, model_changes=None, **changes):
         return dataclasses.replace(
             TUTORIAL, model={**TUTORIAL_MODEL, "norm": args.batch_norm, **(model_changes or {})},
-            ckpt_dir=ckpt_dir(root, name + suffix), seed=args.seed, **changes)
+            ckpt_dir=run_dir(root, name, seed), seed=seed, precision=args.precision,
+            **changes)
 
-    def datasets():     # the same batch order for every run
-        return letters_data.load_letters(args.data_dir, shuffle_seed=args.seed)
+    def datasets(seed):     # the same batch order for every run of a seed
+        return letters_data.load_letters(args.data_dir, shuffle_seed=seed)
 
     with tempfile.TemporaryDirectory() as tmp:
         root = args.ckpt_root or tmp
-        if "main" in parts:
+        for seed in seeds if "main" in parts else ():
             for name in SEED_ACCURACY:
-                restored, result = run(name, config(root, name, {"stn": name == "STN-CNN"},
-                                                    steps=args.steps), "adam", datasets())
-                records.add(f"main/{name}{suffix}", {**result, "width": 1.0})
-                if name == "STN-CNN":
-                    draw_figure(restored, datasets().test, args.figure)
+                restored, result = run(name, config(root, name, seed, {"stn": name == "STN-CNN"},
+                                                    steps=args.steps), "adam", datasets(seed))
+                records.add(record_key("main", name + suffix, seed), {**result, "width": 1.0})
+                if name == "STN-CNN" and seed == seeds[0]:
+                    draw_figure(restored, datasets(seed).test, args.figure)
                 restored.close()
-        if "ablations" in parts:
+        for seed in seeds if "ablations" in parts else ():
             for name, model_changes, changes, _ in variants:
-                if args.skip_recorded and f"ablation/{name}{suffix}" in records:
+                key = record_key("ablation", name + suffix, seed)
+                if args.skip_recorded and key in records:
                     continue
                 changes = dict(changes)
                 optimizer = changes.pop("optimizer", "adam")
                 restored, result = run(name, config(
-                    root, name, {**model_changes, "width": args.ablation_width},
-                    steps=args.ablation_steps, **changes), optimizer, datasets())
-                records.add(f"ablation/{name}{suffix}",
-                            {**result, "width": args.ablation_width})
+                    root, name, seed, {**model_changes, "width": args.ablation_width},
+                    steps=args.ablation_steps, **changes), optimizer, datasets(seed))
+                records.add(key, {**result, "width": args.ablation_width})
                 restored.close()
-        if "bnstats" in parts:
-            sets = datasets()
+        for seed in seeds if "bnstats" in parts else ():
+            sets = datasets(seed)
             test = sets.test
             for name in list(SEED_ACCURACY) + [name for name, *_ in ABLATIONS]:
+                folder = run_dir(root, name, seed)
                 name += suffix
-                if not os.path.isdir(ckpt_dir(root, name)):
-                    print(f"bnstats: no checkpoint of {name} under {root}; skipped")
+                if not os.path.isdir(folder):
+                    print(f"bnstats: no checkpoint of {name}, seed {seed}, under {root}; "
+                          "skipped")
                     continue
-                restored = checkpoints.Restored(ckpt_dir(root, name), model.build_graph)
+                restored = checkpoints.Restored(folder, model.build_graph,
+                                                precision=args.precision)
                 record = {
                     "moving_averages": 100 * restored.evaluate(test.images,
                                                                test.labels)["accuracy"],
@@ -325,8 +376,9 @@ def main(argv=None):
                 bn_stats.reestimate(restored.sess, restored.g, sets.train.images)
                 record["reestimated"] = 100 * restored.evaluate(test.images,
                                                                 test.labels)["accuracy"]
-                records.add(f"bnstats/{name}", {**record, "checkpoint": restored.checkpoint,
-                                                **common.stamp()})
+                records.add(record_key("bnstats", name, seed),
+                            {**record, "seed": seed, "checkpoint": restored.checkpoint,
+                             **common.stamp()})
                 restored.close()
     print(tables(records.data))
 

@@ -1,0 +1,41 @@
+"""The letters benchmark's tables: runs over several seeds read as mean and range."""
+import pytest
+
+from benchmarks import letters as bench
+
+
+def main_record(accuracy, seed=None):
+    record = {"test_accuracy": accuracy, "validation_accuracy": accuracy - 1.0,
+              "steps": 100, "batch_size": 32, "epochs": 0.4, "wall_minutes": 2.0,
+              "machine": "test CPU"}
+    return record if seed is None else {**record, "seed": seed}
+
+
+def test_main_table_gives_the_mean_and_range_over_seeds():
+    records = {"main/STN-CNN": main_record(98.0),                    # from before seeds
+               "main/STN-CNN [seed 2]": main_record(98.6, 2),
+               "main/STN-CNN [seed 1]": main_record(99.0, 1),
+               "main/STN-CNN [plain BN]": main_record(90.0),         # its own row
+               "main/CNN": main_record(97.0, 0)}
+    assert [r["seed"] for r in bench.by_seed(records, "main", "STN-CNN")[1:]] == [1, 2]
+    rows = {line.split(" | ")[0]: line for line in bench.tables(records).splitlines()
+            if line.startswith("| ")}
+    assert "| 98.5% (98.0-99.0, 3 seeds) | 97.5% (97.0-98.0, 3 seeds) |" in rows["| STN-CNN"]
+    assert "| 90.0% | 89.0% |" in rows["| STN-CNN [plain BN]"]
+    assert "| 97.0% | 96.0% |" in rows["| CNN"]
+
+
+def test_over_seeds_leaves_out_missing_values():
+    assert bench.over_seeds([]) == "-"
+    assert bench.over_seeds([None, 1.25], digits=2, unit="") == "1.25"
+    assert bench.over_seeds([1.0, 2.0, 4.5], digits=3, unit="") == \
+        "2.500 (1.000-4.500, 3 seeds)"
+
+
+@pytest.mark.parametrize("flags", [["--seeds", "0,x"], ["--variants", "9"],
+                                   ["--parts", "bnstats"]])
+def test_bad_flags_are_one_error_line(flags, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(flags)
+    assert exit_info.value.code == 2
+    assert "error: " in capsys.readouterr().err.strip().splitlines()[-1]
