@@ -25,7 +25,7 @@ def machine():
                    if flag in flags), None)
     if vector:
         bf16 = [flag for flag in precision.BF16_FLAGS if flag in flags]
-        model_name += f", {vector}" + (f" + {bf16[0]}" if bf16 else "")
+        model_name += f", {vector}" + "".join(f" + {flag}" for flag in bf16)
     return (f"{os.cpu_count()}-core CPU ({model_name}), TF {tf.__version__}, "
             f"Python {platform.python_version()}")
 
