@@ -215,7 +215,7 @@ def tables(records):
         lines += ["| model | test accuracy, BN as trained (moving averages) | BN with the "
                   "statistics of each test batch of 32 | statistics re-estimated on the "
                   "training set |", "| --- | ---: | ---: | ---: |"]
-        lines += [f"| {name} | " + " | ".join(over_seeds(values) for values in values) + " |"
+        lines += [f"| {name} | " + " | ".join(over_seeds(column) for column in values) + " |"
                   for name, values in bnstats]
         lines += ["", "The main runs' checkpoints, no dropout in any column.", ""]
     effects = [(key.split("/", 1)[1], r) for key, r in records.items()
