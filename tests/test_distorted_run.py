@@ -98,6 +98,7 @@ def test_r_trains_with_the_curriculum_by_default():
                   ["--distortion", "E"], ["--distortion", "P"]):
         config = train.parse_args(flags)[0]
         assert config.loc_lr_multiplier == 1.0
-        budget = {"R": 80000, "RTS": 50000, "P": 72000, "E": 60000}.get(flags[1] if flags else "", 12000)
+        budget = {"R": 80000, "RTS": 50000, "P": 72000, "E": 60000}.get(
+            flags[1] if flags else "", 12000)
         assert config.steps == budget                        # the measured 30-minute budgets
         assert config.ramp_steps == (26666 if "R" in flags else 0)  # the CNN: same data
