@@ -42,7 +42,7 @@ def pooled_size(size, halvings):
 LOC_HEADS = ("tutorial", "identity")
 
 
-def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial"):
+def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_scale=1.0):
     """The tutorial's localisation net: six affine parameters per image.
 
     conv 5x5x32 stride 2 -> pool -> conv 3x3x64 -> pool -> tanh FC 32 + dropout
@@ -58,11 +58,17 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial"):
     transform. On distorted canvases the tutorial's random start gives each digit its
     own random rotation and shear at step 0, which the net then learns to read.
 
+    ``start_scale`` s < 1 starts the box zoomed in: the bias is ``[s, 0, 0, 0, s, 0]``,
+    so the identity head first samples the central s x s of the canvas. A net started at
+    the whole canvas learns to read digits shrunk to the output's scale and has little
+    reason to zoom later; started zoomed in, its classifier learns enlarged digits.
+
     Args:
       inputs: (B, S*S) flat images or (B, S, S, 1); S = image_size.
       keep_prob: scalar, the dropout keep probability after the FC 32 layer.
       image_size: S, the side of the input (28, or a larger canvas of distorted digits).
       head: "tutorial" or "identity", how the last layer starts (see above).
+      start_scale: the diagonal of the last bias, 1 as the tutorial (see above).
 
     Returns:
       theta, (B, 6).
@@ -93,7 +99,7 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial"):
         # Without this bias the first transforms are random and the STN shows
         # meaningless crops; the identity rows [[1, 0, 0], [0, 1, 0]] start it near
         # "look at the whole image".
-        initial = np.array([[1., 0, 0], [0, 1., 0]])
+        initial = np.array([[start_scale, 0, 0], [0, start_scale, 0]])
         initial = initial.astype("float32")
         initial = initial.flatten()
         if head == "tutorial":
@@ -146,7 +152,7 @@ def classifier(images, keep_prob):
 
 
 def forward(input_data, keep_prob, loc_keep_prob, use_stn=True, image_size=IMAGE_SIZE,
-            loc_head="tutorial"):
+            loc_head="tutorial", loc_start_scale=1.0):
     """The tutorial's forward pass: rectify with the STN, then classify.
 
     Args:
@@ -158,7 +164,7 @@ def forward(input_data, keep_prob, loc_keep_prob, use_stn=True, image_size=IMAGE
       image_size: S: 28 for MNIST, larger for a canvas of distorted digits. The STN
         samples any canvas down to 28x28, so the classifier always reads 28x28; the
         baseline reads the whole canvas.
-      loc_head: how the loc net's last layer starts, see ``loc_net``.
+      loc_head, loc_start_scale: how the loc net's last layer starts, see ``loc_net``.
 
     Returns:
       ``(logits, rectified_images)``: (B, 10) and (B, 28, 28, 1), or (B, S, S, 1)
@@ -168,8 +174,8 @@ def forward(input_data, keep_prob, loc_keep_prob, use_stn=True, image_size=IMAGE
     # (B, S*S) -> (B, S, S, 1)
     images = tf.reshape(input_data, [-1, image_size, image_size, NUM_CHANNELS])
     if use_stn:
-        theta = tf.identity(loc_net(input_data, loc_keep_prob, image_size, loc_head),
-                            name="theta")
+        theta = tf.identity(loc_net(input_data, loc_keep_prob, image_size, loc_head,
+                                    loc_start_scale), name="theta")
         # (B, S, S, 1) warped by theta -> (B, 28, 28, 1)
         images = transformer.spatial_transformer_network(
             images, theta, out_dims=[IMAGE_SIZE, IMAGE_SIZE])
@@ -182,8 +188,9 @@ def build_graph(config):
 
     Args:
       config: how the model is built, as saved beside its checkpoint: ``stn`` (bool),
-        ``image_size`` (28, or the side of a canvas of distorted digits) and
-        ``loc_head`` (see ``loc_net``). Other keys are ignored.
+        ``image_size`` (28, or the side of a canvas of distorted digits),
+        ``loc_head`` and, optionally, ``loc_start_scale`` (1 if absent; see ``loc_net``).
+        Other keys are ignored.
 
     Returns:
       A dict of graph nodes: the placeholders ``images`` (B, S*S), ``labels`` (B,),
@@ -199,7 +206,8 @@ def build_graph(config):
     keep_prob = tf.placeholder_with_default(1.0, [], name="keep_prob")
     loc_keep_prob = tf.placeholder_with_default(1.0, [], name="loc_keep_prob")
     logits, rectified = forward(images, keep_prob, loc_keep_prob, use_stn=config["stn"],
-                                image_size=size, loc_head=config["loc_head"])
+                                image_size=size, loc_head=config["loc_head"],
+                                loc_start_scale=config.get("loc_start_scale", 1.0))
     theta = tf.get_default_graph().get_tensor_by_name("theta:0") if config["stn"] else None
     loc_variables = [v for v in tf.trainable_variables() if v.name.startswith("loc_layer_")]
     return {"images": images, "labels": labels, "keep_prob": keep_prob,

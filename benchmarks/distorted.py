@@ -89,7 +89,8 @@ def run(kind, stn, args, datasets, ckpt_dir):
     """Train one model on one distortion; returns its record."""
     config = TrainConfig(
         model={"stn": stn, "distortion": kind, "image_size": distort.CANVAS_SIZE[kind],
-               "loc_head": args.loc_head}, ckpt_dir=ckpt_dir, steps=args.steps, seed=args.seed,
+               "loc_head": args.loc_head, "loc_start_scale": args.loc_start_scale},
+        ckpt_dir=ckpt_dir, steps=args.steps, seed=args.seed,
         precision=args.precision, loc_lr_multiplier=args.loc_lr_multiplier if stn else 1.0,
         ramp_steps=args.ramp_steps)
     inputs = distort.training_inputs(datasets, kind, args.seed, args.ramp_steps)
@@ -102,6 +103,7 @@ def run(kind, stn, args, datasets, ckpt_dir):
               "images_per_second": metrics["images_per_second"],
               "loc_head": args.loc_head if stn else None, "precision": args.precision,
               "loc_lr_multiplier": args.loc_lr_multiplier if stn else None,
+              "loc_start_scale": args.loc_start_scale if stn else None,
               "ramp_steps": args.ramp_steps,
               "frame_share": (metrics["frame_seconds"] / metrics["train_seconds_this_run"]
                               if metrics.get("frame_seconds") is not None else None),
@@ -208,11 +210,16 @@ def main(argv=None):
     parser.add_argument("--loc-lr-multiplier", type=float, default=1.0,
                         help="the ST-CNN's loc net learns at this multiple of the "
                              "learning rate (default: %(default)s)")
+    parser.add_argument("--loc-start-scale", type=float, default=1.0,
+                        help="the ST-CNN's first box is the central s x s of the canvas, "
+                             "0 < s <= 1 (default: %(default)s, the whole canvas)")
     parser.add_argument("--ramp-steps", type=int, default=0,
                         help="as train.py's --ramp-steps, for both models (default: "
                              "%(default)s)")
     args = parser.parse_args(argv)
     args.precision = precision.resolve(args.precision)
+    if not 0.0 < args.loc_start_scale <= 1.0:
+        parser.error(f"--loc-start-scale must be in (0, 1], not {args.loc_start_scale}")
     kinds = args.kinds.split(",")
     unknown = set(kinds) - set(PAPER)
     if unknown:

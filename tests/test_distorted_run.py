@@ -78,11 +78,13 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, tmp_path):
     from benchmarks import distorted
     results = tmp_path / "r.json"
     distorted.main(["--data-dir", str(mnist_dir), "--kinds", "R", "--models", "stn",
-                    "--steps", "3", "--ramp-steps", "2", "--tag", "smoke", "--results",
+                    "--steps", "3", "--ramp-steps", "2", "--loc-start-scale", "0.5",
+                    "--tag", "smoke", "--results",
                     str(results), "--table", str(tmp_path / "r.md"), "--figures",
                     str(tmp_path / "fig"), "--ckpt-root", str(tmp_path / "ck")])
     record = json.loads(results.read_text())["R/ST-CNN [smoke]"]
     assert record["steps"] == 3 and record["ramp_steps"] == 2
+    assert record["loc_start_scale"] == 0.5
     assert 50 < record["angle_std"] < 54          # ±90° uniform: 52° std
     for figure in ("figure", "most_rotated_figure", "animation"):
         assert (tmp_path / "fig" / os.path.basename(record[figure])).stat().st_size > 1000

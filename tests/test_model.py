@@ -118,6 +118,28 @@ def test_identity_loc_head_starts_every_image_at_the_identity():
     assert np.abs(got - np.tanh([1, 0, 0, 0, 1, 0])).max() > 0.01
 
 
+def test_a_zoomed_start_samples_the_centre_of_the_canvas():
+    # start_scale 0.5 on a 57x57 canvas: theta is [0.5, 0, 0, 0, 0.5, 0] for every image,
+    # and the 28x28 output samples the central 29x29 pixels at 28/27 px steps; on a canvas
+    # that is linear in x and y, bilinear sampling is exact, so NumPy's values are known
+    size, s = 57, 0.5
+    x = np.arange(size, dtype=np.float32)
+    canvas = (x[None, :] + 100 * x[:, None]).reshape(1, -1)    # value = col + 100 row
+    with tf.Graph().as_default(), tf.Session() as sess:
+        images = tf.placeholder(tf.float32, [None, size * size])
+        _, rectified = model.forward(images, 1.0, 1.0, image_size=size, loc_head="identity",
+                                     loc_start_scale=s)
+        theta = tf.get_default_graph().get_tensor_by_name("theta:0")
+        sess.run(tf.global_variables_initializer())
+        got_theta, got = sess.run([theta, rectified], {images: np.tile(canvas, (2, 1))})
+    np.testing.assert_array_equal(got_theta, np.tile([s, 0, 0, 0, s, 0], (2, 1)))
+    centre, half = (size - 1) / 2, s * (size - 1) / 2          # 28 and 14 pixels
+    line = np.linspace(centre - half, centre + half, IMAGE_SIZE)  # 14 .. 42
+    expected = line[None, :] + 100 * line[:, None]
+    np.testing.assert_allclose(got[0, :, :, 0], expected, rtol=1e-5)
+    np.testing.assert_allclose(got[1, :, :, 0], expected, rtol=1e-5)
+
+
 def test_build_graph_feeds_train_and_predict():
     # the nodes both scripts use: loss and accuracy against NumPy on fixed logits
     with tf.Graph().as_default(), tf.Session() as sess:
