@@ -59,7 +59,7 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_sca
     own random rotation and shear at step 0, which the net then learns to read.
 
     ``start_scale`` s < 1 starts the box zoomed in: the bias is ``[s, 0, 0, 0, s, 0]``,
-    so the identity head first samples the central s x s of the canvas. A net started at
+    so the identity head first samples the centre of the canvas, s times its side. A net started at
     the whole canvas learns to read digits shrunk to the output's scale and has little
     reason to zoom later; started zoomed in, its classifier learns enlarged digits.
 

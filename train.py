@@ -28,8 +28,8 @@ def build_parser():
                         if "steps" in tuned)
     add("--steps", type=int, default=None,
         help="total training steps, counting those of a resumed run (default: "
-             f"{DEFAULTS.steps}; with --distortion, its 30-minute budget on a 2-core "
-             f"AVX-512 CPU in bf16 where one is measured: {budgets})")
+             f"{DEFAULTS.steps}; with --distortion, what its budget of 30 minutes (40 "
+             f"for clutter) held on a 2-core AVX-512 CPU in bf16: {budgets})")
     add("--batch-size", type=int, default=DEFAULTS.batch_size,
         help="images per step, as the tutorial (default: %(default)s)")
     add("--learning-rate", type=float, default=DEFAULTS.learning_rate,
@@ -49,7 +49,9 @@ def build_parser():
              "rotated/scaled/translated on 42x42, P projective, E elastic, clutter on "
              "60x60; the loc net then starts at the identity, as the paper's, and "
              "for R the rotations grow from none to full over the first third of the "
-             "steps while the loc net learns at 3x the rate (default: %(default)s)")
+             "steps while the loc net learns at 3x the rate; for clutter the digits "
+             "move out from the centre over the first third and the box starts on the "
+             "central quarter of the canvas, half its side (default: %(default)s)")
     add("--data-dir", default=None,
         help="directory with the four MNIST IDX files (.gz or not) (default: "
              f"${data.DATA_DIR_ENV}, else download to {data.default_cache_dir()})")
@@ -84,8 +86,10 @@ def parse_args(argv=None):
     model_config = {"stn": args.stn, "distortion": args.distortion,
                     "image_size": distort.CANVAS_SIZE[args.distortion],
                     "loc_head": "tutorial" if clean else "identity"}
-    ckpt_dir = args.ckpt_dir or checkpoints.default_dir(args.stn, args.distortion)
     tuned = distort.TRAINING.get(args.distortion, {})
+    if "loc_start_scale" in tuned:
+        model_config["loc_start_scale"] = tuned["loc_start_scale"]
+    ckpt_dir = args.ckpt_dir or checkpoints.default_dir(args.stn, args.distortion)
     if args.steps is None:
         args.steps = tuned.get("steps", DEFAULTS.steps)
     config = TrainConfig(

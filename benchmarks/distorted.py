@@ -211,8 +211,8 @@ def main(argv=None):
                         help="the ST-CNN's loc net learns at this multiple of the "
                              "learning rate (default: %(default)s)")
     parser.add_argument("--loc-start-scale", type=float, default=1.0,
-                        help="the ST-CNN's first box is the central s x s of the canvas, "
-                             "0 < s <= 1 (default: %(default)s, the whole canvas)")
+                        help="the ST-CNN's first box: the centre of the canvas, s times its "
+                             "side, 0 < s <= 1 (default: %(default)s, the whole canvas)")
     parser.add_argument("--ramp-steps", type=int, default=0,
                         help="as train.py's --ramp-steps, for both models (default: "
                              "%(default)s)")

@@ -97,10 +97,14 @@ def test_r_trains_with_the_curriculum_by_default():
     r = train.parse_args(["--distortion", "R", "--steps", "900"])[0]
     assert r.ramp_steps == 300 and r.loc_lr_multiplier == 3.0
     for flags in (["--distortion", "RTS"], [], ["--distortion", "R", "--no-stn"],
-                  ["--distortion", "E"], ["--distortion", "P"]):
+                  ["--distortion", "E"], ["--distortion", "P"], ["--distortion", "clutter"]):
         config = train.parse_args(flags)[0]
         assert config.loc_lr_multiplier == 1.0
-        budget = {"R": 80000, "RTS": 50000, "P": 72000, "E": 60000}.get(
-            flags[1] if flags else "", 12000)
-        assert config.steps == budget                        # the measured 30-minute budgets
-        assert config.ramp_steps == (26666 if "R" in flags else 0)  # the CNN: same data
+        kind = flags[1] if flags else ""
+        budget = {"R": 80000, "RTS": 50000, "P": 72000, "E": 60000, "clutter": 24000}.get(
+            kind, 12000)
+        assert config.steps == budget                        # the measured budgets
+        ramp = {"R": 26666, "clutter": 8000}.get(kind, 0)
+        assert config.ramp_steps == ramp                     # the CNN: the same data
+        # only clutter's box starts zoomed in (half the canvas's side)
+        assert config.model.get("loc_start_scale", 1.0) == (0.5 if kind == "clutter" else 1.0)
