@@ -59,9 +59,9 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_sca
     own random rotation and shear at step 0, which the net then learns to read.
 
     ``start_scale`` s < 1 starts the box zoomed in: the bias is ``[s, 0, 0, 0, s, 0]``,
-    so the identity head first samples the centre of the canvas, s times its side. A net started at
-    the whole canvas learns to read digits shrunk to the output's scale and has little
-    reason to zoom later; started zoomed in, its classifier learns enlarged digits.
+    so the identity head first samples the centre of the canvas, s times its side. A
+    net started on the whole canvas learns to read digits shrunk to the output's scale
+    and has little reason to zoom later; started zoomed in, it learns enlarged digits.
 
     Args:
       inputs: (B, S*S) flat images or (B, S, S, 1); S = image_size.
@@ -98,7 +98,7 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_sca
     with tf.variable_scope("loc_layer_4"):
         # Without this bias the first transforms are random and the STN shows
         # meaningless crops; the identity rows [[1, 0, 0], [0, 1, 0]] start it near
-        # "look at the whole image".
+        # "look at the whole image" (or its centre, zoomed in, with start_scale < 1).
         initial = np.array([[start_scale, 0, 0], [0, start_scale, 0]])
         initial = initial.astype("float32")
         initial = initial.flatten()
