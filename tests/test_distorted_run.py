@@ -93,7 +93,7 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, tmp_path):
     assert "R/ST-CNN [smoke]" in (tmp_path / "r.md").read_text()
 
 
-def test_r_trains_with_the_curriculum_by_default():
+def test_each_distortion_trains_with_its_measured_defaults():
     r = train.parse_args(["--distortion", "R", "--steps", "900"])[0]
     assert r.ramp_steps == 300 and r.loc_lr_multiplier == 3.0
     for flags in (["--distortion", "RTS"], [], ["--distortion", "R", "--no-stn"],
