@@ -33,8 +33,9 @@ LOCATING = ("RTS", "clutter")
 FIGURE_DIGITS = 10
 
 
-def rotation_spread(restored, test_images, kind):
-    """Spread (std, degrees) of the applied rotation and of what is left after the STN.
+def rotation_spread(restored, test_images, labels, kind):
+    """Spread (std, degrees) of the applied rotation and of what is left after the STN,
+    and where what is left sits (``geometry.turn_left``).
 
     The fixed test set is drawn again with its parameters, to know each digit's
     distortion M; the rotation of M . theta is what the STN's output still shows.
@@ -42,8 +43,9 @@ def rotation_spread(restored, test_images, kind):
     with distort.Distorter(kind, seed=distort.TEST_SEED) as distorter:
         images, params = distorter(test_images, return_params=True)
     theta = restored.run(images, names=("theta",))["theta"]
-    residual = geometry.residual_rotation(params["matrix"], theta)
-    return float(np.degrees(params["angle"]).std()), float(np.degrees(residual).std())
+    residual = np.degrees(geometry.residual_rotation(params["matrix"], theta))
+    left = geometry.turn_left(residual, labels)
+    return float(np.degrees(params["angle"]).std()), left["std"], left
 
 
 def most_rotated_grid(restored, test_images, labels, digits, kind, figures_dir):
@@ -92,6 +94,7 @@ def run(kind, stn, args, datasets, ckpt_dir):
                "loc_head": args.loc_head, "loc_start_scale": args.loc_start_scale},
         ckpt_dir=ckpt_dir, steps=args.steps, seed=args.seed,
         precision=args.precision, loc_lr_multiplier=args.loc_lr_multiplier if stn else 1.0,
+        loc_keep_prob=args.loc_keep_prob,
         ramp_steps=args.ramp_steps)
     inputs = distort.training_inputs(datasets, kind, args.seed, args.ramp_steps)
     start = time.time()
@@ -104,6 +107,7 @@ def run(kind, stn, args, datasets, ckpt_dir):
               "loc_head": args.loc_head if stn else None, "precision": args.precision,
               "loc_lr_multiplier": args.loc_lr_multiplier if stn else None,
               "loc_start_scale": args.loc_start_scale if stn else None,
+              "loc_keep_prob": args.loc_keep_prob if stn else None,
               "ramp_steps": args.ramp_steps,
               "frame_share": (metrics["frame_seconds"] / metrics["train_seconds_this_run"]
                               if metrics.get("frame_seconds") is not None else None),
@@ -125,8 +129,8 @@ def run(kind, stn, args, datasets, ckpt_dir):
             record["animation"] = os.path.join(args.figures, f"{kind}-learning.gif")
             shutil.copyfile(gif, record["animation"])
         if kind in ROTATING:
-            record["angle_std"], record["residual_angle_std"] = rotation_spread(
-                restored, datasets.test.images, kind)
+            record["angle_std"], record["residual_angle_std"], record["turn_left"] = \
+                rotation_spread(restored, datasets.test.images, labels, kind)
             record["most_rotated_figure"] = most_rotated_grid(
                 restored, test_images, labels, datasets.test.images, kind, args.figures)
         if kind in LOCATING:
@@ -213,13 +217,18 @@ def main(argv=None):
     parser.add_argument("--loc-start-scale", type=float, default=1.0,
                         help="the ST-CNN's first box: the centre of the canvas, s times its "
                              "side, 0 < s <= 1 (default: %(default)s, the whole canvas)")
+    parser.add_argument("--loc-keep-prob", type=float, default=1.0,
+                        help="as train.py's --loc-keep-prob: dropout in the ST-CNN's loc "
+                             "net (default: %(default)s, none)")
     parser.add_argument("--ramp-steps", type=int, default=0,
                         help="as train.py's --ramp-steps, for both models (default: "
                              "%(default)s)")
     args = parser.parse_args(argv)
     args.precision = precision.resolve(args.precision)
-    if not 0.0 < args.loc_start_scale <= 1.0:
-        parser.error(f"--loc-start-scale must be in (0, 1], not {args.loc_start_scale}")
+    for flag in ("loc_start_scale", "loc_keep_prob"):
+        if not 0.0 < getattr(args, flag) <= 1.0:       # also refuses NaN
+            parser.error(f"--{flag.replace('_', '-')} must be in (0, 1], not "
+                         f"{getattr(args, flag)}")
     kinds = args.kinds.split(",")
     unknown = set(kinds) - set(PAPER)
     if unknown:

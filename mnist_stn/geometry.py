@@ -41,6 +41,30 @@ def residual_rotation(matrices, thetas):
                       composite[:, 0, 0] + composite[:, 1, 1])
 
 
+def turn_left(residual, labels, upright=15.0):
+    """Where the turn left after the STN sits: is it spread over all digits, or in a few?
+
+    Args:
+      residual: (N,) the turn left (degrees), as ``residual_rotation`` in degrees.
+      labels: (N,) the digits' classes, 0-9.
+      upright: a digit within this many degrees of upright counts as stood up.
+    Returns:
+      a dict: ``std`` and ``median_abs`` (degrees), ``upright`` (share within
+      ``upright`` degrees), ``upside_down`` (share turned more than 90 degrees),
+      ``std_folded`` (the std with a digit turned upside down counted as upright: the
+      spread as a digit symmetric under a half turn, a 0, 1 or 8, has it), and
+      ``std_per_digit`` (class -> std).
+    """
+    residual, labels = np.asarray(residual, np.float64), np.asarray(labels)
+    folded = (residual + 90.0) % 180.0 - 90.0            # a half turn counted as none
+    return {"std": float(residual.std()), "median_abs": float(np.median(np.abs(residual))),
+            "upright": float((np.abs(residual) <= upright).mean()),
+            "upside_down": float((np.abs(residual) > 90.0).mean()),
+            "std_folded": float(folded.std()),
+            "std_per_digit": {int(d): float(residual[labels == d].std())
+                              for d in np.unique(labels)}}
+
+
 def output_points(thetas, points, size, out_size):
     """Where the STN's output shows given input points: the inverse of ``sampled_box``.
 

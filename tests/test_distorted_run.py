@@ -79,12 +79,15 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, tmp_path):
     results = tmp_path / "r.json"
     distorted.main(["--data-dir", str(mnist_dir), "--kinds", "R", "--models", "stn",
                     "--steps", "3", "--ramp-steps", "2", "--loc-start-scale", "0.5",
-                    "--tag", "smoke", "--results",
+                    "--loc-keep-prob", "0.9", "--tag", "smoke", "--results",
                     str(results), "--table", str(tmp_path / "r.md"), "--figures",
                     str(tmp_path / "fig"), "--ckpt-root", str(tmp_path / "ck")])
     record = json.loads(results.read_text())["R/ST-CNN [smoke]"]
     assert record["steps"] == 3 and record["ramp_steps"] == 2
-    assert record["loc_start_scale"] == 0.5
+    assert record["loc_start_scale"] == 0.5 and record["loc_keep_prob"] == 0.9
+    left = record["turn_left"]             # 3 steps: the STN has turned nothing yet
+    assert abs(left["std"] - record["residual_angle_std"]) < 1e-9 and left["std"] > 40
+    assert sorted(left["std_per_digit"]) == [str(d) for d in range(10)]   # JSON keys
     assert 50 < record["angle_std"] < 54          # ±90° uniform: 52° std
     for figure in ("figure", "most_rotated_figure", "animation"):
         assert (tmp_path / "fig" / os.path.basename(record[figure])).stat().st_size > 1000
@@ -108,3 +111,16 @@ def test_each_distortion_trains_with_its_measured_defaults():
         assert config.ramp_steps == ramp                     # the CNN: the same data
         # only clutter's box starts zoomed in (half the canvas's side)
         assert config.model.get("loc_start_scale", 1.0) == (0.5 if kind == "clutter" else 1.0)
+
+
+def test_the_distorted_benchmark_refuses_a_value_out_of_range(capsys):
+    from benchmarks import distorted
+    for flag, value in (("--loc-start-scale", "0"), ("--loc-keep-prob", "1.5"),
+                        ("--loc-keep-prob", "nan")):
+        try:
+            distorted.main([flag, value, "--kinds", "R"])
+        except SystemExit as stop:
+            assert stop.code == 2
+        else:
+            raise AssertionError(f"{flag} {value} was taken")
+        assert f"{flag} must be in (0, 1], not {float(value)}" in capsys.readouterr().err

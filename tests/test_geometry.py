@@ -120,3 +120,17 @@ def test_output_points_invert_sampled_box():
     zoom = np.array([[0.5, 0, 0, 0, 0.5, 0]])
     np.testing.assert_allclose(geometry.output_points(zoom, [[39.5, 29.5]], 60, 60),
                                [[49.5, 29.5]], atol=1e-9)
+
+
+def test_turn_left_says_where_the_spread_sits():
+    # five upright 7s and five 1s of which two were stood up upside down
+    residual = np.array([0, 5, -5, 10, -10, 3, -3, 178, -175, 40.0])
+    labels = np.array([7] * 5 + [1] * 5)
+    left = geometry.turn_left(residual, labels)
+    assert left["std"] == pytest.approx(residual.std())
+    assert left["median_abs"] == pytest.approx(7.5)
+    assert left["upright"] == pytest.approx(0.7) and left["upside_down"] == pytest.approx(0.2)
+    # folded, 178 is -2 and -175 is 5: only the 40 is left far from upright
+    assert left["std_folded"] == pytest.approx(np.std([0, 5, -5, 10, -10, 3, -3, -2, 5, 40]))
+    assert left["std_per_digit"][7] == pytest.approx(np.std([0, 5, -5, 10, -10]))
+    assert left["std_per_digit"][1] == pytest.approx(np.std([3, -3, 178, -175, 40]))
