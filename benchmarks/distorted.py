@@ -44,7 +44,12 @@ def rotation_spread(restored, test_images, labels, kind):
         images, params = distorter(test_images, return_params=True)
     theta = restored.run(images, names=("theta",))["theta"]
     residual = np.degrees(geometry.residual_rotation(params["matrix"], theta))
-    left = geometry.turn_left(residual, labels)
+    # the same digits as written (strength 0: on the canvas, not turned) through the STN
+    with distort.Distorter(kind, seed=distort.TEST_SEED, strength=0.0) as distorter:
+        written, written_params = distorter(test_images, return_params=True)
+    theta = restored.run(written, names=("theta",))["theta"]
+    own_pose = np.degrees(geometry.residual_rotation(written_params["matrix"], theta))
+    left = geometry.turn_left(residual, labels, own_pose)
     return float(np.degrees(params["angle"]).std()), left["std"], left
 
 
@@ -140,6 +145,30 @@ def run(kind, stn, args, datasets, ckpt_dir):
     return record
 
 
+def checkpoint_folder(root, name, kind, tag):
+    """Where a run of model ``name`` ("cnn" or "stn") is kept under --ckpt-root."""
+    folder = f"{name}-{kind}" + (f"-{tag}" if tag else "")
+    return os.path.join(root, "".join(c if c.isalnum() or c in "-_." else "_" for c in folder))
+
+
+def remeasure(kind, args, records, parser):
+    """Measure a recorded ST-CNN run again from its kept checkpoint (--remeasure)."""
+    key = f"{kind}/ST-CNN" + (f" [{args.tag}]" if args.tag else "")
+    ckpt_dir = checkpoint_folder(args.ckpt_root, "stn", kind, args.tag)
+    if key not in records or not os.path.isdir(ckpt_dir):
+        parser.error(f"--remeasure: no record {key!r} with its checkpoint in {ckpt_dir}")
+    record = dict(records.data[key])
+    datasets = data.load_mnist(args.data_dir, seed=args.seed)
+    restored = checkpoints.Restored(ckpt_dir, model.build_graph, precision=record["precision"])
+    if kind in ROTATING:
+        record["angle_std"], record["residual_angle_std"], record["turn_left"] = \
+            rotation_spread(restored, datasets.test.images, datasets.test.labels, kind)
+    restored.close()
+    stamp = common.stamp()
+    record["remeasured"] = {"date": stamp["date"], "command": stamp["command"]}
+    records.add(key, record)
+
+
 def table(records):
     """The markdown table of all recorded runs, in the paper's order."""
     lines = ["| distortion | paper CNN | paper ST-CNN | our CNN | our ST-CNN | steps x batch "
@@ -220,6 +249,10 @@ def main(argv=None):
     parser.add_argument("--loc-keep-prob", type=float, default=1.0,
                         help="as train.py's --loc-keep-prob: dropout in the ST-CNN's loc "
                              "net (default: %(default)s, none)")
+    parser.add_argument("--remeasure", action="store_true",
+                        help="train nothing: measure the recorded ST-CNN runs of --kinds and "
+                             "--tag again from their kept checkpoints (--ckpt-root), with "
+                             "this version's measures; their training record is kept")
     parser.add_argument("--ramp-steps", type=int, default=0,
                         help="as train.py's --ramp-steps, for both models (default: "
                              "%(default)s)")
@@ -235,15 +268,19 @@ def main(argv=None):
         parser.error(f"unknown distortions {sorted(unknown)}; choose from {list(PAPER)}")
 
     records = common.Records(args.results, args.table, table)
+    if args.remeasure:
+        if not args.ckpt_root:
+            parser.error("--remeasure needs --ckpt-root, where the runs were kept")
+        for kind in kinds:
+            remeasure(kind, args, records, parser)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = args.ckpt_root or tmp
         for kind in kinds:
             for name in args.models.split(","):
                 datasets = data.load_mnist(args.data_dir, seed=args.seed)
-                folder = f"{name}-{kind}" + (f"-{args.tag}" if args.tag else "")
                 record = run(kind, name == "stn", args, datasets,
-                             os.path.join(root, "".join(c if c.isalnum() or c in "-_." else "_"
-                                                        for c in folder)))
+                             checkpoint_folder(root, name, kind, args.tag))
                 tag = f" [{args.tag}]" if args.tag else ""
                 records.add(f"{kind}/{record['model']}{tag}", {**record, "tag": args.tag})
     print(table(records.data))

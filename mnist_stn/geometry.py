@@ -41,28 +41,40 @@ def residual_rotation(matrices, thetas):
                       composite[:, 0, 0] + composite[:, 1, 1])
 
 
-def turn_left(residual, labels, upright=15.0):
+def turn_left(residual, labels, own_pose=None, upright=15.0):
     """Where the turn left after the STN sits: is it spread over all digits, or in a few?
 
     Args:
       residual: (N,) the turn left (degrees), as ``residual_rotation`` in degrees.
       labels: (N,) the digits' classes, 0-9.
+      own_pose: optional (N,) the turn the STN leaves on the same digits not rotated
+        (degrees): the pose it gives a digit as written. The STN may stand a leaning
+        digit up, so this is not 0; an STN that undoes every rotation leaves each
+        rotated copy in this pose.
       upright: a digit within this many degrees of upright counts as stood up.
     Returns:
       a dict: ``std`` and ``median_abs`` (degrees), ``upright`` (share within
       ``upright`` degrees), ``upside_down`` (share turned more than 90 degrees),
       ``std_folded`` (the std with a digit turned upside down counted as upright: the
-      spread as a digit symmetric under a half turn, a 0, 1 or 8, has it), and
-      ``std_per_digit`` (class -> std).
+      spread as a digit symmetric under a half turn, a 0, 1 or 8, has it),
+      ``std_per_digit`` (class -> std); with ``own_pose`` also ``std_own_pose`` (its
+      std: how much the STN turns digits that were not rotated) and ``std_from_own_pose``
+      (the std of residual - own_pose, wrapped to (-180, 180]: how far each rotated
+      digit is left from the pose the STN gives it unrotated).
     """
     residual, labels = np.asarray(residual, np.float64), np.asarray(labels)
     folded = (residual + 90.0) % 180.0 - 90.0            # a half turn counted as none
-    return {"std": float(residual.std()), "median_abs": float(np.median(np.abs(residual))),
-            "upright": float((np.abs(residual) <= upright).mean()),
-            "upside_down": float((np.abs(residual) > 90.0).mean()),
-            "std_folded": float(folded.std()),
-            "std_per_digit": {int(d): float(residual[labels == d].std())
-                              for d in np.unique(labels)}}
+    out = {"std": float(residual.std()), "median_abs": float(np.median(np.abs(residual))),
+           "upright": float((np.abs(residual) <= upright).mean()),
+           "upside_down": float((np.abs(residual) > 90.0).mean()),
+           "std_folded": float(folded.std()),
+           "std_per_digit": {int(d): float(residual[labels == d].std())
+                             for d in np.unique(labels)}}
+    if own_pose is not None:
+        own_pose = np.asarray(own_pose, np.float64)
+        out["std_own_pose"] = float(own_pose.std())
+        out["std_from_own_pose"] = float(((residual - own_pose + 180.0) % 360.0 - 180.0).std())
+    return out
 
 
 def output_points(thetas, points, size, out_size):

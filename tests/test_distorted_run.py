@@ -88,9 +88,21 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, tmp_path):
     left = record["turn_left"]             # 3 steps: the STN has turned nothing yet
     assert abs(left["std"] - record["residual_angle_std"]) < 1e-9 and left["std"] > 40
     assert sorted(left["std_per_digit"]) == [str(d) for d in range(10)]   # JSON keys
+    # ... and digits not rotated it leaves nearly as written (the 3-step loc net is
+    # still near the identity start), so the turn left from that pose is the applied one
+    assert left["std_own_pose"] < 5 and abs(left["std_from_own_pose"] - left["std"]) < 5
     assert 50 < record["angle_std"] < 54          # ±90° uniform: 52° std
     for figure in ("figure", "most_rotated_figure", "animation"):
         assert (tmp_path / "fig" / os.path.basename(record[figure])).stat().st_size > 1000
+
+    # measured again from the kept checkpoint: the same numbers, the training record kept
+    distorted.main(["--data-dir", str(mnist_dir), "--kinds", "R", "--tag", "smoke",
+                    "--remeasure", "--results", str(results), "--table",
+                    str(tmp_path / "r.md"), "--ckpt-root", str(tmp_path / "ck")])
+    again = json.loads(results.read_text())["R/ST-CNN [smoke]"]
+    assert set(again["remeasured"]) == {"date", "command"}
+    assert again["turn_left"] == record["turn_left"]
+    assert {k: again[k] for k in record} == record
     assert 0 <= record["frame_share"] < 0.5
     assert (tmp_path / "ck" / "stn-R-smoke" / "checkpoint").exists()
     assert "R/ST-CNN [smoke]" in (tmp_path / "r.md").read_text()

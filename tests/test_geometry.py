@@ -134,3 +134,14 @@ def test_turn_left_says_where_the_spread_sits():
     assert left["std_folded"] == pytest.approx(np.std([0, 5, -5, 10, -10, 3, -3, -2, 5, 40]))
     assert left["std_per_digit"][7] == pytest.approx(np.std([0, 5, -5, 10, -10]))
     assert left["std_per_digit"][1] == pytest.approx(np.std([3, -3, 178, -175, 40]))
+
+
+def test_turn_left_from_the_pose_the_stn_gives_a_digit_as_written():
+    # an STN that stands each digit in its own pose, whatever the rotation: nothing left
+    own = np.array([10.0, -20.0, 5.0, 170.0])
+    left = geometry.turn_left(own, np.zeros(4), own_pose=own)
+    assert left["std_own_pose"] == pytest.approx(own.std())
+    assert left["std_from_own_pose"] == pytest.approx(0.0)
+    # 175 from -175 is 10 degrees away, not 350
+    left = geometry.turn_left(np.array([175.0, 0.0]), np.zeros(2), own_pose=[-175.0, 0.0])
+    assert left["std_from_own_pose"] == pytest.approx(np.std([-10.0, 0.0]))
