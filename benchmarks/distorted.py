@@ -101,7 +101,8 @@ def run(kind, stn, args, datasets, ckpt_dir):
         precision=args.precision, loc_lr_multiplier=args.loc_lr_multiplier if stn else 1.0,
         loc_keep_prob=args.loc_keep_prob,
         ramp_steps=args.ramp_steps)
-    inputs = distort.training_inputs(datasets, kind, args.seed, args.ramp_steps)
+    inputs = distort.training_inputs(datasets, kind, args.seed, args.ramp_steps,
+                                     args.train_strength)
     start = time.time()
     metrics = training.fit(config, model.build_graph, **inputs)
     record = {"kind": kind, "model": "ST-CNN" if stn else "CNN", "steps": metrics["steps"],
@@ -113,7 +114,7 @@ def run(kind, stn, args, datasets, ckpt_dir):
               "loc_lr_multiplier": args.loc_lr_multiplier if stn else None,
               "loc_start_scale": args.loc_start_scale if stn else None,
               "loc_keep_prob": args.loc_keep_prob if stn else None,
-              "ramp_steps": args.ramp_steps,
+              "ramp_steps": args.ramp_steps, "train_strength": args.train_strength,
               "frame_share": (metrics["frame_seconds"] / metrics["train_seconds_this_run"]
                               if metrics.get("frame_seconds") is not None else None),
               **common.stamp()}
@@ -249,6 +250,9 @@ def main(argv=None):
     parser.add_argument("--loc-keep-prob", type=float, default=1.0,
                         help="as train.py's --loc-keep-prob: dropout in the ST-CNN's loc "
                              "net (default: %(default)s, none)")
+    parser.add_argument("--train-strength", type=float, default=1.0,
+                        help="R only: train on turns up to this multiple of the test's "
+                             "±90° (the curriculum ramps to it; default: %(default)s)")
     parser.add_argument("--remeasure", action="store_true",
                         help="train nothing: measure the recorded ST-CNN runs of --kinds and "
                              "--tag again from their kept checkpoints (--ckpt-root), with "
@@ -266,6 +270,8 @@ def main(argv=None):
     unknown = set(kinds) - set(PAPER)
     if unknown:
         parser.error(f"unknown distortions {sorted(unknown)}; choose from {list(PAPER)}")
+    if args.train_strength != 1.0 and (kinds != ["R"] or not 1.0 <= args.train_strength <= 2.0):
+        parser.error("--train-strength is for R alone, from 1 to 2 (turns up to ±180°)")
 
     records = common.Records(args.results, args.table, table)
     if args.remeasure:

@@ -455,33 +455,37 @@ def eval_images(dataset, kind, seed):
 
 
 class Ramp:
-    """A Distorter whose strength grows linearly from 0 to 1 over ``ramp_steps`` calls
-    (one call a training step), starting at ``step``; called like the Distorter."""
+    """A Distorter whose strength grows linearly from 0 to ``final`` (1: the protocol)
+    over ``ramp_steps`` calls (one call a training step), starting at ``step``; called
+    like the Distorter."""
 
-    def __init__(self, distorter, step, ramp_steps):
+    def __init__(self, distorter, step, ramp_steps, final=1.0):
         self.distorter, self.step, self.ramp_steps = distorter, step, ramp_steps
+        self.final = final
 
     def __call__(self, images):
         self.step += 1
-        self.distorter.strength = min(1.0, self.step / self.ramp_steps)
+        self.distorter.strength = self.final * min(1.0, self.step / self.ramp_steps)
         return self.distorter(images)
 
     def close(self):
         self.distorter.close()
 
 
-def training_inputs(datasets, kind, seed=0, ramp_steps=0):
+def training_inputs(datasets, kind, seed=0, ramp_steps=0, train_strength=1.0):
     """The data arguments of ``training.fit`` for MNIST distorted by ``kind``.
 
     Training batches get fresh distortions (a Distorter seeded by ``seed`` and the
     step a run starts from, so a resumed run draws new ones); the validation and test
     sets are distorted once, with fixed seeds, so numbers compare between runs. With
     ``ramp_steps`` the training distortions grow from none to full over that many
-    first steps (the curriculum of the module docstring).
+    first steps (the curriculum of the module docstring). ``train_strength`` above 1
+    trains on stronger distortions than the test's (R: 1.2 turns by up to ±108°).
     """
     def make_augment(step):
-        distorter = Distorter(kind, seed=seed * 1000003 + step)
-        return Ramp(distorter, step, ramp_steps) if ramp_steps else distorter
+        distorter = Distorter(kind, seed=seed * 1000003 + step, strength=train_strength)
+        return (Ramp(distorter, step, ramp_steps, train_strength) if ramp_steps
+                else distorter)
     return {"train_set": datasets.train,
             "validation": (eval_images(datasets.validation, kind, VALIDATION_SEED),
                            datasets.validation.labels),
