@@ -31,6 +31,7 @@ PAPER = {"R": (1.2, 0.7), "RTS": (0.8, 0.5), "P": (1.5, 0.8), "E": (1.4, 1.2),
 ROTATING = ("R", "RTS")
 LOCATING = ("RTS", "clutter")
 FIGURE_DIGITS = 10
+LONG = 0.4                  # elongation above which a digit's lean is read (ink_lean)
 
 
 def rotation_spread(restored, test_images, labels, kind):
@@ -49,7 +50,13 @@ def rotation_spread(restored, test_images, labels, kind):
         written, written_params = distorter(test_images, return_params=True)
     theta = restored.run(written, names=("theta",))["theta"]
     own_pose = np.degrees(geometry.residual_rotation(written_params["matrix"], theta))
-    left = geometry.turn_left(residual, labels, own_pose)
+    left = geometry.turn_left(residual, labels, own_pose, np.degrees(params["angle"]))
+    # does it stand leaning digits up? A residual > 0 shows the digit turned counter-
+    # clockwise, so an STN that undoes a share k of each clockwise lean has slope k.
+    lean, elongation = geometry.ink_lean(test_images)
+    long = elongation > LONG
+    left["lean_undone"] = float(np.polyfit(lean[long], own_pose[long], 1)[0])
+    left["lean_correlation"] = float(np.corrcoef(lean[long], own_pose[long])[0, 1])
     return float(np.degrees(params["angle"]).std()), left["std"], left
 
 

@@ -41,7 +41,35 @@ def residual_rotation(matrices, thetas):
                       composite[:, 0, 0] + composite[:, 1, 1])
 
 
-def turn_left(residual, labels, own_pose=None, upright=15.0):
+def ink_lean(digits):
+    """How far each digit's ink leans from vertical (degrees, clockwise as seen +), by
+    the main axis of its second moments, and how elongated it is (0: round, 1: a line);
+    the lean means something for elongated digits (a 1, 7 or 9).
+
+    Args:
+      digits: (N, S*S) or (N, S, S) images, ink > 0.
+    Returns:
+      (lean, elongation), each (N,).
+    """
+    digits = np.asarray(digits, np.float64)
+    side = int(round(np.sqrt(digits[0].size)))
+    ink = digits.reshape(-1, side, side)
+    rows, cols = np.mgrid[0:side, 0:side]
+    mass = ink.sum(axis=(1, 2))
+    def mean(f):
+        return (ink * f).sum(axis=(1, 2)) / mass
+    dx, dy = cols - mean(cols)[:, None, None], rows - mean(rows)[:, None, None]
+    mxx, myy, mxy = mean(dx * dx), mean(dy * dy), mean(dx * dy)
+    # the axis (sin a, cos a) of largest spread; y points down, so a lean to the right at
+    # the top is a negative mxy, and a clockwise turn of an upright stroke makes it so
+    lean = -0.5 * np.degrees(np.arctan2(2 * mxy, myy - mxx))
+    return lean, np.hypot(myy - mxx, 2 * mxy) / (mxx + myy)
+
+
+ANGLE_BANDS = (0, 15, 30, 45, 60, 75, 90)   # |applied turn| bands of turn_left, degrees
+
+
+def turn_left(residual, labels, own_pose=None, applied=None, upright=15.0):
     """Where the turn left after the STN sits: is it spread over all digits, or in a few?
 
     Args:
@@ -60,7 +88,10 @@ def turn_left(residual, labels, own_pose=None, upright=15.0):
       ``std_per_digit`` (class -> std); with ``own_pose`` also ``std_own_pose`` (its
       std: how much the STN turns digits that were not rotated) and ``std_from_own_pose``
       (the std of residual - own_pose, wrapped to (-180, 180]: how far each rotated
-      digit is left from the pose the STN gives it unrotated).
+      digit is left from the pose the STN gives it unrotated); with ``applied`` (N,)
+      too, the turn each digit was given (degrees), ``by_angle``: per band of
+      ``ANGLE_BANDS`` of |applied|, that std and ``short``, the mean of the turn left
+      from that pose in the applied turn's direction (> 0: turned part of the way).
     """
     residual, labels = np.asarray(residual, np.float64), np.asarray(labels)
     folded = (residual + 90.0) % 180.0 - 90.0            # a half turn counted as none
@@ -73,7 +104,17 @@ def turn_left(residual, labels, own_pose=None, upright=15.0):
     if own_pose is not None:
         own_pose = np.asarray(own_pose, np.float64)
         out["std_own_pose"] = float(own_pose.std())
-        out["std_from_own_pose"] = float(((residual - own_pose + 180.0) % 360.0 - 180.0).std())
+        from_own = (residual - own_pose + 180.0) % 360.0 - 180.0
+        out["std_from_own_pose"] = float(from_own.std())
+        if applied is not None:
+            applied = np.asarray(applied, np.float64)
+            out["by_angle"] = []
+            for low, high in zip(ANGLE_BANDS, ANGLE_BANDS[1:]):
+                band = (np.abs(applied) >= low) & (np.abs(applied) < high + (high == 90))
+                out["by_angle"].append(
+                    {"from": low, "to": high, "digits": int(band.sum()),
+                     "std_from_own_pose": float(from_own[band].std()),
+                     "short": float(np.mean(from_own[band] * np.sign(applied[band])))})
     return out
 
 

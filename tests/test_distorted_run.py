@@ -92,6 +92,8 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, tmp_path):
     # ... and digits not rotated it leaves nearly as written (the 3-step loc net is
     # still near the identity start), so the turn left from that pose is the applied one
     assert left["std_own_pose"] < 5 and abs(left["std_from_own_pose"] - left["std"]) < 5
+    assert len(left["by_angle"]) == 6 and left["by_angle"][-1]["short"] > 60
+    assert np.isfinite(left["lean_undone"]) and abs(left["lean_correlation"]) <= 1
     assert 50 < record["angle_std"] < 54          # ±90° uniform: 52° std
     for figure in ("figure", "most_rotated_figure", "animation"):
         assert (tmp_path / "fig" / os.path.basename(record[figure])).stat().st_size > 1000

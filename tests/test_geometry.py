@@ -145,3 +145,32 @@ def test_turn_left_from_the_pose_the_stn_gives_a_digit_as_written():
     # 175 from -175 is 10 degrees away, not 350
     left = geometry.turn_left(np.array([175.0, 0.0]), np.zeros(2), own_pose=[-175.0, 0.0])
     assert left["std_from_own_pose"] == pytest.approx(np.std([-10.0, 0.0]))
+
+
+def test_ink_lean_reads_a_turned_bar():
+    bar = np.zeros((28, 28))
+    bar[4:24, 13:15] = 1.0                              # a vertical stroke, 20 px long
+    lean, elongation = geometry.ink_lean(bar[None])
+    assert lean[0] == pytest.approx(0, abs=1e-9) and elongation[0] > 0.9
+    # its top moved right: a clockwise lean as seen (y points down)
+    rows, cols = np.mgrid[0:28, 0:28]
+    a = np.radians(20)
+    along = (cols - 13.5) * np.sin(a) - (rows - 13.5) * np.cos(a)    # up the stroke
+    across = (cols - 13.5) * np.cos(a) + (rows - 13.5) * np.sin(a)
+    turned = ((np.abs(along) < 10) & (np.abs(across) < 1)).astype(float)
+    assert geometry.ink_lean(turned[None])[0][0] == pytest.approx(20, abs=1.5)
+    assert geometry.ink_lean(turned[::, ::-1][None])[0][0] == pytest.approx(-20, abs=1.5)
+    disc = ((cols - 13.5) ** 2 + (rows - 13.5) ** 2 < 64).astype(float)
+    assert geometry.ink_lean(disc[None])[1][0] < 0.05
+
+
+def test_turn_left_by_band_of_the_applied_turn():
+    applied = np.array([5.0, -10, 20, -40, 50, 70, -80, 90])
+    lazy = geometry.turn_left(applied, np.zeros(8), own_pose=np.zeros(8), applied=applied)
+    bands = lazy["by_angle"]
+    assert [(b["from"], b["to"]) for b in bands] == list(zip(geometry.ANGLE_BANDS,
+                                                             geometry.ANGLE_BANDS[1:]))
+    assert [b["digits"] for b in bands] == [2, 1, 1, 1, 1, 2]   # 90 counts in the last
+    # an STN that turns nothing leaves each digit short by all of its turn
+    assert bands[0]["short"] == pytest.approx(7.5) and bands[5]["short"] == pytest.approx(85)
+    assert bands[5]["std_from_own_pose"] == pytest.approx(np.std([-80.0, 90.0]))
