@@ -50,14 +50,19 @@ class Records:
     def __init__(self, path, table_path, make_table):
         self.path, self.table_path, self.make_table = path, table_path, make_table
         self.data = {}
-        if os.path.exists(path):
-            with open(path) as f:
+        self._read()
+
+    def _read(self):
+        if os.path.exists(self.path):
+            with open(self.path) as f:
                 self.data = json.load(f)
 
     def __contains__(self, key):
         return key in self.data
 
     def add(self, key, record):
+        # read again first: another benchmark may have recorded runs since we started
+        self._read()
         self.data[key] = record
         print(json.dumps({key: record}, indent=2), flush=True)
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)

@@ -147,3 +147,16 @@ def test_the_distorted_benchmark_refuses_a_value_out_of_range(capsys):
         else:
             raise AssertionError(f"--train-strength {strength} was taken for {kinds}")
         assert "--train-strength is for R alone, from 1 to 2" in capsys.readouterr().err
+
+
+def test_two_benchmarks_on_one_results_file_keep_each_others_records(tmp_path):
+    from benchmarks import common
+    path, table_path = str(tmp_path / "r.json"), str(tmp_path / "r.md")
+    make_table = lambda data: "\n".join(sorted(data)) + "\n"     # noqa: E731
+    first = common.Records(path, table_path, make_table)         # started first ...
+    second = common.Records(path, table_path, make_table)
+    second.add("b", {"error": 2})                                 # ... finished second
+    first.add("a", {"error": 1})
+    assert json.loads((tmp_path / "r.json").read_text()) == {"a": {"error": 1},
+                                                             "b": {"error": 2}}
+    assert (tmp_path / "r.md").read_text() == "a\nb\n"
