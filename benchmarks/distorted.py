@@ -171,6 +171,10 @@ def remeasure(kind, args, records, parser):
     if kind in ROTATING:
         record["angle_std"], record["residual_angle_std"], record["turn_left"] = \
             rotation_spread(restored, datasets.test.images, datasets.test.labels, kind)
+    if kind in LOCATING:
+        test_images = distort.eval_images(datasets.test, kind, distort.TEST_SEED)
+        record["box_area"], record["centre_in_box"] = how_it_found(
+            restored, test_images, datasets.test.images, kind)
     restored.close()
     stamp = common.stamp()
     record["remeasured"] = {"date": stamp["date"], "command": stamp["command"]}

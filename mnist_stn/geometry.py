@@ -60,8 +60,8 @@ def ink_lean(digits):
         return (ink * f).sum(axis=(1, 2)) / mass
     dx, dy = cols - mean(cols)[:, None, None], rows - mean(rows)[:, None, None]
     mxx, myy, mxy = mean(dx * dx), mean(dy * dy), mean(dx * dy)
-    # the axis (sin a, cos a) of largest spread; y points down, so a lean to the right at
-    # the top is a negative mxy, and a clockwise turn of an upright stroke makes it so
+    # the angle of the axis of largest spread from vertical; y points down, so ink whose
+    # top leans right (clockwise as seen) has mxy < 0, and that lean comes out > 0
     lean = -0.5 * np.degrees(np.arctan2(2 * mxy, myy - mxx))
     return lean, np.hypot(myy - mxx, 2 * mxy) / (mxx + myy)
 

@@ -160,3 +160,19 @@ def test_two_benchmarks_on_one_results_file_keep_each_others_records(tmp_path):
     assert json.loads((tmp_path / "r.json").read_text()) == {"a": {"error": 1},
                                                              "b": {"error": 2}}
     assert (tmp_path / "r.md").read_text() == "a\nb\n"
+
+
+def test_remeasure_finds_the_box_again(mnist_dir, tmp_path):
+    from benchmarks import distorted
+    results = tmp_path / "r.json"
+    common = ["--data-dir", str(mnist_dir), "--kinds", "clutter", "--tag", "smoke",
+              "--results", str(results), "--table", str(tmp_path / "r.md"),
+              "--ckpt-root", str(tmp_path / "ck")]
+    distorted.main(common + ["--models", "stn", "--steps", "2", "--figures",
+                             str(tmp_path / "fig")])
+    record = json.loads(results.read_text())["clutter/ST-CNN [smoke]"]
+    record["box_area"] = record["centre_in_box"] = -1.0          # as if not yet measured
+    results.write_text(json.dumps({"clutter/ST-CNN [smoke]": record}))
+    distorted.main(common + ["--remeasure"])
+    again = json.loads(results.read_text())["clutter/ST-CNN [smoke]"]
+    assert 0 < again["box_area"] <= 1 and 0 <= again["centre_in_box"] <= 1
