@@ -103,7 +103,8 @@ def run(kind, stn, args, datasets, ckpt_dir):
     """Train one model on one distortion; returns its record."""
     config = TrainConfig(
         model={"stn": stn, "distortion": kind, "image_size": distort.CANVAS_SIZE[kind],
-               "loc_head": args.loc_head, "loc_start_scale": args.loc_start_scale},
+               "loc_head": args.loc_head, "loc_start_scale": args.loc_start_scale,
+               "loc_hidden": args.loc_hidden},
         ckpt_dir=ckpt_dir, steps=args.steps, seed=args.seed,
         precision=args.precision, loc_lr_multiplier=args.loc_lr_multiplier if stn else 1.0,
         loc_keep_prob=args.loc_keep_prob,
@@ -121,6 +122,7 @@ def run(kind, stn, args, datasets, ckpt_dir):
               "loc_lr_multiplier": args.loc_lr_multiplier if stn else None,
               "loc_start_scale": args.loc_start_scale if stn else None,
               "loc_keep_prob": args.loc_keep_prob if stn else None,
+              "loc_hidden": args.loc_hidden if stn else None,
               "ramp_steps": args.ramp_steps, "train_strength": args.train_strength,
               "frame_share": (metrics["frame_seconds"] / metrics["train_seconds_this_run"]
                               if metrics.get("frame_seconds") is not None else None),
@@ -261,6 +263,9 @@ def main(argv=None):
     parser.add_argument("--loc-keep-prob", type=float, default=1.0,
                         help="as train.py's --loc-keep-prob: dropout in the ST-CNN's loc "
                              "net (default: %(default)s, none)")
+    parser.add_argument("--loc-hidden", type=int, default=model.LOC_HIDDEN,
+                        help="units of the ST-CNN's loc net FC layer (default: %(default)s, "
+                             "the tutorial's)")
     parser.add_argument("--train-strength", type=float, default=1.0,
                         help="R only: train on turns up to this multiple of the test's "
                              "±90° (the curriculum ramps to it; default: %(default)s)")
@@ -277,6 +282,8 @@ def main(argv=None):
         if not 0.0 < getattr(args, flag) <= 1.0:       # also refuses NaN
             parser.error(f"--{flag.replace('_', '-')} must be in (0, 1], not "
                          f"{getattr(args, flag)}")
+    if args.loc_hidden < 1:
+        parser.error(f"--loc-hidden must be a positive number of units, not {args.loc_hidden}")
     kinds = args.kinds.split(",")
     unknown = set(kinds) - set(PAPER)
     if unknown:
