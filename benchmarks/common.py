@@ -10,6 +10,13 @@ from mnist_stn import checkpoints, precision
 from mnist_stn.compat import tf
 
 
+def wall_time(record):
+    """'12.3 min', marked when the run resumed: its wall time then misses the steps an
+    earlier process trained (its images/s do not: they count this process's steps)."""
+    resumed = " (resumed)" if record.get("resumed_at_step") else ""
+    return f"{record['wall_minutes']:.1f} min{resumed}"
+
+
 def machine():
     """'2-core CPU (model), TF x.y, Python x.y' for the record."""
     model_name = platform.processor() or platform.machine()

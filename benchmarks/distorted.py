@@ -116,7 +116,8 @@ def run(kind, stn, args, datasets, ckpt_dir):
     record = {"kind": kind, "model": "ST-CNN" if stn else "CNN", "steps": metrics["steps"],
               "batch_size": metrics["batch_size"],
               "test_error": 100 * (1 - metrics["test_accuracy"]),
-              "wall_minutes": (time.time() - start) / 60,
+              "wall_minutes": (time.time() - start) / 60,     # of this process only
+              "resumed_at_step": metrics["resumed_at_step"],
               "images_per_second": metrics["images_per_second"],
               "loc_head": args.loc_head if stn else None, "precision": args.precision,
               "loc_lr_multiplier": args.loc_lr_multiplier if stn else None,
@@ -200,11 +201,11 @@ def table(records):
         rotation = (f"{stn['angle_std']:.1f}° / {stn['residual_angle_std']:.1f}°"
                     if stn and "angle_std" in stn else "")
         error = [f"{r['test_error']:.2f}%" if r else "not run" for r in (cnn, stn)]
-        wall = [f"{r['wall_minutes']:.1f}" if r else "-" for r in (cnn, stn)]
+        wall = [common.wall_time(r) if r else "-" for r in (cnn, stn)]
         found = (f"{stn['box_area']:.0%} / {stn['centre_in_box']:.1%}"
                  if stn and "box_area" in stn else "")
         lines.append(f"| {kind} | {PAPER[kind][0]}% | {PAPER[kind][1]}% | {error[0]} | "
-                     f"{error[1]} | {steps} | {wall[0]} / {wall[1]} min | {rotation} | "
+                     f"{error[1]} | {steps} | {wall[0]} / {wall[1]} | {rotation} | "
                      f"{found} |")
     lines += ["", "% test error on the fixed distorted test sets (10,000 digits each), on "
               + "; ".join(sorted(machines)) + ". Each run's command and date are in "
@@ -219,7 +220,7 @@ def table(records):
                         if "angle_std" in r else "")
             found = f"{r['box_area']:.0%} / {r['centre_in_box']:.1%}" if "box_area" in r else ""
             lines.append(f"| {key} | {r['test_error']:.2f}% | {rotation} | {found} | "
-                         f"{r['steps']} x {r['batch_size']} | {r['wall_minutes']:.1f} min | "
+                         f"{r['steps']} x {r['batch_size']} | {common.wall_time(r)} | "
                          f"`{r['command']}` |")
     return "\n".join(lines) + "\n"
 

@@ -111,7 +111,9 @@ def run(name, config, optimizer, datasets):
         "validation_accuracy": 100 * metrics["validation_accuracy"],
         "validation_loss": validation_loss(restored, datasets.validation),
         "final_train_loss": metrics["losses"][-1][1],
-        "wall_minutes": wall / 60, "images_per_second": metrics["images_per_second"],
+        # a resumed run's wall time covers this process only; its images/s stay true
+        "wall_minutes": wall / 60, "resumed_at_step": metrics["resumed_at_step"],
+        "images_per_second": metrics["images_per_second"],
         **(stn_effect(restored, datasets.test.images) if config.model["stn"] else {}),
         **common.stamp()}
 
@@ -165,6 +167,12 @@ def by_seed(records, part, name):
             if key == f"{part}/{name}" or key.startswith(f"{part}/{name} [seed ")]
 
 
+def mean_wall(runs):
+    """The runs' mean wall time as one record, resumed if any of them was."""
+    return {"wall_minutes": np.mean([r["wall_minutes"] for r in runs]),
+            "resumed_at_step": max(r.get("resumed_at_step", 0) for r in runs)}
+
+
 def over_seeds(values, digits=1, unit="%"):
     """'91.5%' for one seed; '98.6% (98.2-99.0, 3 seeds)': the mean and the range."""
     values = [v for v in values if v is not None]
@@ -201,7 +209,7 @@ def tables(records):
                          f"{over_seeds([r['test_accuracy'] for r in runs])} | "
                          f"{over_seeds([r['validation_accuracy'] for r in runs])} | "
                          f"{r['steps']} x {r['batch_size']} ({r['epochs']:.0f}) | "
-                         f"{np.mean([r['wall_minutes'] for r in runs]):.1f} min |")
+                         f"{common.wall_time(mean_wall(runs))} |")
         lines += ["", "Full width, 1,000 test letters. " + "; ".join(sorted(
             {f"{r['machine']}, {r.get('precision', 'fp32')}" for _, runs in main
              for r in runs})) + ".", ""]

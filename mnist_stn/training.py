@@ -177,6 +177,7 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
                "optimizer": type(optimizer).__name__,
                "test_accuracy": test_accuracy, "validation_accuracy": log.validation,
                "train_seconds_this_run": round(train_seconds, 1),
+               "resumed_at_step": log.start_step,   # 0 unless resumed from a checkpoint
                "images_per_second": log.images_per_second(step, train_seconds),
                "checkpoint": path,
                "frame_seconds": round(film.seconds, 2) if film else None,

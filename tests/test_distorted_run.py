@@ -87,6 +87,7 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, tmp_path):
     assert record["steps"] == 3 and record["ramp_steps"] == 2
     assert record["loc_start_scale"] == 0.5 and record["loc_keep_prob"] == 0.9
     assert record["train_strength"] == 1.1 and record["loc_hidden"] == 48
+    assert record["resumed_at_step"] == 0
     left = record["turn_left"]             # 3 steps: the STN has turned nothing yet
     assert abs(left["std"] - record["residual_angle_std"]) < 1e-9 and left["std"] > 40
     assert sorted(left["std_per_digit"]) == [str(d) for d in range(10)]   # JSON keys

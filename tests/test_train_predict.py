@@ -46,7 +46,7 @@ def trained_stn(tmp_path_factory, mnist_dir):
 
 def test_training_learns_and_writes_its_files(trained_stn):
     metrics = json.loads((trained_stn / checkpoints.METRICS_FILE).read_text())
-    assert metrics["steps"] == 300 and metrics["stn"] is True
+    assert metrics["steps"] == 300 and metrics["stn"] is True and metrics["resumed_at_step"] == 0
     assert metrics["test_accuracy"] > 0.85       # chance is 0.10
     assert checkpoint_step(trained_stn) == 300
     assert json.loads((trained_stn / checkpoints.CONFIG_FILE).read_text()) == \
@@ -174,6 +174,7 @@ def test_resume_gives_the_same_model_as_one_run(fake_mnist_dir, tmp_path):
     resumed = train.train(train_config(tmp_path / "b", "--steps", "40", *no_dropout),
                           small_datasets(fake_mnist_dir))
     assert resumed["steps"] == 40 and checkpoint_step(tmp_path / "b") == 40
+    assert resumed["resumed_at_step"] == 20
 
     def weights(ckpt_dir):
         reader = tf.train.load_checkpoint(str(ckpt_dir))

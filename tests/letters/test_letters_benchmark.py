@@ -23,6 +23,17 @@ def test_main_table_gives_the_mean_and_range_over_seeds():
     assert "| 98.5% (98.0-99.0, 3 seeds) | 97.5% (97.0-98.0, 3 seeds) |" in rows["| STN-CNN"]
     assert "| 90.0% | 89.0% |" in rows["| STN-CNN [plain BN]"]
     assert "| 97.0% | 96.0% |" in rows["| CNN"]
+    assert rows["| CNN"].endswith("| 2.0 min |")
+
+
+def test_a_resumed_run_is_marked_beside_its_wall_time():
+    # its wall time is of the resumed process only, so the mean over seeds is too short
+    records = {"main/CNN [seed 0]": main_record(97.0, 0),
+               "main/CNN [seed 1]": {**main_record(98.0, 1), "wall_minutes": 1.0,
+                                     "resumed_at_step": 60}}
+    row = next(line for line in bench.tables(records).splitlines()
+               if line.startswith("| CNN |"))
+    assert row.endswith("| 1.5 min (resumed) |")
 
 
 def test_over_seeds_leaves_out_missing_values():
