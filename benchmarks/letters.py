@@ -90,8 +90,9 @@ def ckpt_dir(root, name):
     return os.path.join(root, re.sub(r"[^A-Za-z0-9.-]+", "_", name).strip("_"))
 
 
-def run(name, config, optimizer, datasets):
-    """Train one model; returns its restored checkpoint and its record."""
+def run(name, config, optimizer, datasets, strokes=None):
+    """Train one model; returns its restored checkpoint and its record (``strokes``: see
+    ``stn_effect``)."""
     start = time.time()
     metrics = training.fit(
         config, model.build_graph, datasets.train,
@@ -114,33 +115,57 @@ def run(name, config, optimizer, datasets):
         # a resumed run's wall time covers this process only; its images/s stay true
         "wall_minutes": wall / 60, "resumed_at_step": metrics["resumed_at_step"],
         "images_per_second": metrics["images_per_second"],
-        **(stn_effect(restored, datasets.test.images) if config.model["stn"] else {}),
+        **(stn_effect(restored, datasets.test.images, strokes) if config.model["stn"] else {}),
         **common.stamp()}
 
 
-def stn_effect(restored, images):
+def stn_effect(restored, images, strokes=None):
     """What the STN does to the letters, over (N, pixels) ``images``.
 
     The tutorial says its STN enlarges the letters and moves them to the centre. Returns
     the mean determinant of theta's 2x2 part (the area of the sampled region over the
-    image's: below 1 enlarges), and the mean distance in pixels of the letter's ink
-    centre from the image centre, in the input and where the STN's output shows it.
-    Ink: how much darker than the image's median (its background) a pixel is; the
-    captcha's noise dots and curve count too.
+    image's: below 1 enlarges), and the mean distance in pixels of the letter's centre
+    from the image centre, in the input and where the STN's output shows it: of its
+    ink (how much darker than the image's median, its background, a pixel is; the
+    captcha's noise dots and curve count too) and, given the letters' (N, 60, 60)
+    ``strokes`` (``letter_strokes``), of the letter's own strokes.
     """
     theta = restored.run(images, names=("theta",))["theta"]
     size = letters_data.SIZE
     grey = images.reshape(-1, size, size, letters_data.CHANNELS).mean(axis=3)
-    ink = np.maximum(np.median(grey, axis=(1, 2), keepdims=True) - grey, 0.0)
+    weights = {"ink": np.maximum(np.median(grey, axis=(1, 2), keepdims=True) - grey, 0.0)}
+    if strokes is not None:
+        weights["letter"] = strokes.astype(np.float64)
     rows, cols = np.mgrid[0:size, 0:size]
-    # (N, 2) ink centres (x, y) in pixels; a blank image counts as centred
-    mass = np.maximum(ink.sum(axis=(1, 2)), 1e-12)[:, None]
-    centre = np.stack([(ink * cols).sum(axis=(1, 2)), (ink * rows).sum(axis=(1, 2))], 1) / mass
     middle = (size - 1) / 2.0
-    shown = geometry.output_points(theta, centre, size, size)
-    return {"theta_det_mean": float(np.linalg.det(theta.reshape(-1, 2, 3)[:, :, :2]).mean()),
-            "ink_offset_before_px": float(np.hypot(*(centre - middle).T).mean()),
-            "ink_offset_after_px": float(np.hypot(*(shown - middle).T).mean())}
+    effect = {"theta_det_mean": float(np.linalg.det(theta.reshape(-1, 2, 3)[:, :, :2]).mean())}
+    for name, ink in weights.items():
+        # (N, 2) centres (x, y) in pixels; a blank image counts as centred
+        mass = np.maximum(ink.sum(axis=(1, 2)), 1e-12)[:, None]
+        centre = np.stack([(ink * cols).sum(axis=(1, 2)),
+                           (ink * rows).sum(axis=(1, 2))], 1) / mass
+        shown = geometry.output_points(theta, centre, size, size)
+        effect[f"{name}_offset_before_px"] = float(np.hypot(*(centre - middle).T).mean())
+        effect[f"{name}_offset_after_px"] = float(np.hypot(*(shown - middle).T).mean())
+    return effect
+
+
+def letter_strokes(test):
+    """The test letters' strokes (letters_data.generate's), drawn again from the
+    generation seed: (N, 60, 60) bool, or None when ``test`` is not that set's test
+    split (letters of another --data-dir, or another captcha or Pillow)."""
+    first = sum(letters_data.SPLIT[:2])
+    images, strokes = None, None
+    if len(test.images) == letters_data.COUNT - first:
+        images, _, strokes = letters_data.generate(letters_data.COUNT,
+                                                   letters_data.GENERATION_SEED, strokes=True)
+        images = images[first:].reshape(len(test.images), -1)
+    if images is None or not np.array_equal(images,
+                                            np.round(test.images * 255).astype(np.uint8)):
+        print("the test letters are not the generated set's: their strokes are unknown, "
+              "the STN's centring is measured on their ink only")
+        return None
+    return strokes[first:]
 
 
 def batch_statistics_accuracy(restored, dataset, batch_size):
@@ -229,11 +254,17 @@ def tables(records):
     effects = [(key.split("/", 1)[1], r) for key, r in records.items()
                if isinstance(r, dict) and "theta_det_mean" in r]
     if effects:
-        lines += ["| STN-CNN run | mean det theta (sampled area / image) | ink centre "
-                  "from the image centre: input -> STN output |", "| --- | ---: | ---: |"]
-        lines += [f"| {name} | {r['theta_det_mean']:.3f} | {r['ink_offset_before_px']:.2f} "
-                  f"-> {r['ink_offset_after_px']:.2f} px |" for name, r in effects]
-        lines += ["", "Over the 1,000 test letters; below 1, the STN enlarges.", ""]
+        def offsets(r, name):
+            return (f"{r[name + '_offset_before_px']:.2f} -> {r[name + '_offset_after_px']:.2f} px"
+                    if name + "_offset_before_px" in r else "-")
+        lines += ["| STN-CNN run | mean det theta (sampled area / image) | the letter's "
+                  "centre from the image centre: input -> STN output | the same by the "
+                  "image's ink (noise included) |", "| --- | ---: | ---: | ---: |"]
+        lines += [f"| {name} | {r['theta_det_mean']:.3f} | {offsets(r, 'letter')} | "
+                  f"{offsets(r, 'ink')} |" for name, r in effects]
+        lines += ["", "Over the 1,000 test letters; below 1, the STN enlarges. The letter: "
+                      "its strokes as drawn, before the noise dots and curve (in its "
+                      "colour) were drawn over it.", ""]
     ablations = [(name + plain, by_seed(records, "ablation", name + plain), said)
                  for plain in ("", PLAIN) for name, _, _, said in ABLATIONS]
     ablations = [row for row in ablations if row[1]]
@@ -342,12 +373,21 @@ def main(argv=None):
     def datasets(seed):     # the same batch order for every run of a seed
         return letters_data.load_letters(args.data_dir, shuffle_seed=seed)
 
+    drawn = []
+
+    def strokes(test):      # drawn again once, when the first STN is measured (~10 s)
+        if not drawn:
+            drawn.append(letter_strokes(test))
+        return drawn[0]
+
     with tempfile.TemporaryDirectory() as tmp:
         root = args.ckpt_root or tmp
         for seed in seeds if "main" in parts else ():
             for name in SEED_ACCURACY:
+                sets = datasets(seed)
                 restored, result = run(name, config(root, name, seed, {"stn": name == "STN-CNN"},
-                                                    steps=args.steps), "adam", datasets(seed))
+                                                    steps=args.steps), "adam", sets,
+                                       strokes(sets.test) if name == "STN-CNN" else None)
                 records.add(record_key("main", name + suffix, seed), {**result, "width": 1.0})
                 if name == "STN-CNN" and seed == seeds[0]:
                     draw_figure(restored, datasets(seed).test, args.figure)
@@ -359,9 +399,10 @@ def main(argv=None):
                     continue
                 changes = dict(changes)
                 optimizer = changes.pop("optimizer", "adam")
+                sets = datasets(seed)
                 restored, result = run(name, config(
                     root, name, seed, {**model_changes, "width": args.ablation_width},
-                    steps=args.ablation_steps, **changes), optimizer, datasets(seed))
+                    steps=args.ablation_steps, **changes), optimizer, sets, strokes(sets.test))
                 records.add(key, {**result, "width": args.ablation_width})
                 restored.close()
         for seed in seeds if "bnstats" in parts else ():
@@ -376,6 +417,13 @@ def main(argv=None):
                     continue
                 restored = checkpoints.Restored(folder, model.build_graph,
                                                 precision=args.precision)
+                trained = record_key("main" if name.replace(suffix, "") in SEED_ACCURACY
+                                     else "ablation", name, seed)
+                if restored.g["theta"] is not None and trained in records:
+                    # measured again on the checkpoint as trained (the letter's strokes
+                    # are newer than some records); the record's training fields kept
+                    records.add(trained, {**records.data[trained],
+                                          **stn_effect(restored, test.images, strokes(test))})
                 record = {
                     "moving_averages": 100 * restored.evaluate(test.images,
                                                                test.labels)["accuracy"],

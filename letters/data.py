@@ -77,12 +77,16 @@ def _version(package):
         return None
 
 
-def generate(count, seed, progress=None):
+def generate(count, seed, progress=None, strokes=False):
     """``count`` letters drawn from ``seed``: uint8 (count, 60, 60, 3) and int64 labels.
 
     The letter of each image (uniform over A-Z) and every stroke of it come from one
     seeded generator, so the same seed gives the same arrays. ``progress(done)`` is
     called every PROGRESS_EVERY images, for callers that report on long runs.
+    With ``strokes``, also (count, 60, 60) bool: the letter's own strokes. ``captcha``
+    draws the letter first, then noise dots and a curve in the letter's colour over
+    it, so no later look at the image can tell them apart; this catches the letter as
+    drawn, before the noise (the images come out the same).
     """
     try:
         import captcha.image
@@ -93,13 +97,26 @@ def generate(count, seed, progress=None):
     rng = _SeededSecrets(seed)
     images = np.empty((count,) + _SHAPE, np.uint8)
     labels = np.empty(count, np.int64)
+    letter = np.zeros((count, SIZE, SIZE), bool) if strokes else None
+    draw_letter = drawer.create_captcha_image
+
+    def create_captcha_image(chars, color, background):
+        image = draw_letter(chars, color, background)
+        # a stroke pixel: at least halfway from the background to the letter's colour
+        # (its antialiased edges count by that rule)
+        away = np.abs(np.asarray(image.convert("RGB"), np.int16) - background).sum(axis=2)
+        letter[i] = away >= 0.5 * np.abs(np.subtract(color[:3], background)).sum()
+        return image
+
+    if strokes:
+        drawer.create_captcha_image = create_captcha_image
     with _seeded(captcha.image, rng):
         for i in range(count):
             labels[i] = rng.randrange(NUM_LETTERS)
             images[i] = np.asarray(drawer.generate_image(LETTERS[labels[i]]))
             if progress and (i + 1) % PROGRESS_EVERY == 0:
                 progress(i + 1)
-    return images, labels
+    return (images, labels, letter) if strokes else (images, labels)
 
 
 def file_name(index, label):

@@ -67,6 +67,14 @@ def test_stn_effect_reads_zoom_and_centring():
     assert effect["theta_det_mean"] == pytest.approx(0.25)
     assert effect["ink_offset_before_px"] == pytest.approx(10.0)
     assert effect["ink_offset_after_px"] == pytest.approx(20.0)
+    assert "letter_offset_before_px" not in effect          # no strokes given
+    # the letter's own strokes, 10 px above the centre, apart from the image's dark ink
+    strokes = np.zeros((1, SIZE, SIZE), bool)
+    strokes[0, 18:22, 28:32] = True                 # centred at x 29.5, y 19.5
+    effect = bench.stn_effect(Zoom(), image.reshape(1, -1), strokes)
+    assert effect["letter_offset_before_px"] == pytest.approx(10.0)
+    assert effect["letter_offset_after_px"] == pytest.approx(20.0)
+    assert effect["ink_offset_before_px"] == pytest.approx(10.0)
 
 
 def test_renorm_model_reestimated_layer_by_layer():

@@ -1,7 +1,11 @@
 """The letters benchmark's tables: runs over several seeds read as mean and range."""
+import types
+
+import numpy as np
 import pytest
 
 from benchmarks import letters as bench
+from letters import data as letters_data
 
 
 def main_record(accuracy, seed=None):
@@ -50,3 +54,15 @@ def test_bad_flags_are_one_error_line(flags, capsys):
         bench.main(flags)
     assert exit_info.value.code == 2
     assert "error: " in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_the_test_letters_strokes_are_drawn_again_only_for_the_generated_set(monkeypatch,
+                                                                            capsys):
+    monkeypatch.setattr(letters_data, "COUNT", 30)          # a set of 30: 10 / 10 / 10
+    monkeypatch.setattr(letters_data, "SPLIT", (10, 10, 10))
+    images, _, strokes = letters_data.generate(30, letters_data.GENERATION_SEED, strokes=True)
+    test = types.SimpleNamespace(images=images[20:].reshape(10, -1) / np.float32(255))
+    np.testing.assert_array_equal(bench.letter_strokes(test), strokes[20:])
+    other = types.SimpleNamespace(images=images[10:20].reshape(10, -1) / np.float32(255))
+    assert bench.letter_strokes(other) is None
+    assert "strokes are unknown" in capsys.readouterr().out

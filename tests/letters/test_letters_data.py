@@ -35,6 +35,29 @@ def test_generate_is_reproducible_and_depends_on_the_seed():
     assert captcha.image.secrets is secrets
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_strokes_are_the_letter_without_its_noise(seed, monkeypatch):
+    images, labels, strokes = letters_data.generate(1, seed=seed, strokes=True)
+    plain_images, plain_labels = letters_data.generate(1, seed=seed)
+    np.testing.assert_array_equal(images, plain_images)      # asking for them changes nothing
+    np.testing.assert_array_equal(labels, plain_labels)
+    # the reference: the same first letter drawn with no noise at all (the noise comes
+    # after the letter, so the letter is the same); its ink, thresholded the same way
+    for noise in ("create_noise_dots", "create_noise_curve"):
+        monkeypatch.setattr(captcha.image.ImageCaptcha, noise,
+                            staticmethod(lambda image, *args, **kwargs: image))
+    clean, _ = letters_data.generate(1, seed=seed)
+    grey = clean[0].astype(float).mean(axis=2)
+    background = np.median(grey)
+    ink = background - grey
+    reference = ink >= 0.5 * ink.max()
+    overlap = (strokes[0] & reference).sum() / (strokes[0] | reference).sum()
+    assert overlap > 0.9 and 100 < strokes[0].sum() < 0.5 * strokes[0].size
+    # ... and the noisy image has dark pixels far from the strokes, which they leave out
+    noisy = images[0].astype(float).mean(axis=2)
+    assert ((np.median(noisy) - noisy >= 0.5 * ink.max()) & ~strokes[0]).sum() > 20
+
+
 def test_secrets_is_restored_when_generation_fails(monkeypatch):
     def broken(self, chars):
         raise RuntimeError("no ink")
