@@ -14,7 +14,8 @@ vs after the ReLU, pixels in [-1, 1] vs [0, 1], Adam vs AMSGrad vs SGD (lr 0.02)
 bnstats: the test accuracy of every run kept under --ckpt-root (main and ablations)
 with batch norm as trained (moving averages), with each batch of 32 normalised by its
 own statistics, and with the statistics re-estimated over the training set without
-dropout (letters/bn_stats.py).
+dropout (letters/bn_stats.py); it also measures every kept STN again (its zoom, and
+where it moves the letter's own strokes, drawn again from the generation seed).
 --batch-norm picks batch renormalisation (the tutorial's, letters.train's default) or
 plain batch norm; plain runs are recorded apart, as "<name> [plain BN]".
 Each run is recorded in --results (JSON) and the tables in --table are rebuilt from
