@@ -10,6 +10,15 @@ from mnist_stn import checkpoints, precision
 from mnist_stn.compat import tf
 
 
+def run_main(main):
+    """A benchmark's ``if __name__ == "__main__"``: Ctrl-C ends it with status 130 and no
+    traceback (training has saved the run and said how to resume it)."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
 def wall_time(record):
     """'12.3 min', marked when the run resumed: its wall time then misses the steps an
     earlier process trained (its images/s do not: they count this process's steps)."""

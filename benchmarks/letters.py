@@ -455,4 +455,4 @@ def draw_figure(restored, test, path, count=20):
 
 
 if __name__ == "__main__":
-    main()
+    common.run_main(main)

@@ -4,6 +4,7 @@ import os
 import re
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import predict
@@ -185,3 +186,17 @@ def test_remeasure_finds_the_box_again(mnist_dir, tmp_path):
     distorted.main(common + ["--remeasure"])
     again = json.loads(results.read_text())["clutter/ST-CNN [smoke]"]
     assert 0 < again["box_area"] <= 1 and 0 <= again["centre_in_box"] <= 1
+
+
+def test_a_benchmark_stopped_by_ctrl_c_exits_130_without_a_traceback():
+    from benchmarks import common
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as stopped:
+        common.run_main(interrupted)
+    assert stopped.value.code == 130
+    with pytest.raises(SystemExit) as finished:
+        common.run_main(lambda: None)
+    assert finished.value.code is None                  # exit status 0
