@@ -376,7 +376,7 @@ def main(argv=None):
 
     drawn = []
 
-    def strokes(test):      # drawn again once, when the first STN is measured (~10 s)
+    def strokes(test):      # the set drawn again once, when the first STN is measured
         if not drawn:
             drawn.append(letter_strokes(test))
         return drawn[0]
@@ -391,7 +391,7 @@ def main(argv=None):
                                        strokes(sets.test) if name == "STN-CNN" else None)
                 records.add(record_key("main", name + suffix, seed), {**result, "width": 1.0})
                 if name == "STN-CNN" and seed == seeds[0]:
-                    draw_figure(restored, datasets(seed).test, args.figure)
+                    draw_figure(restored, sets.test, args.figure)
                 restored.close()
         for seed in seeds if "ablations" in parts else ():
             for name, model_changes, changes, _ in variants:

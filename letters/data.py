@@ -100,7 +100,7 @@ def generate(count, seed, progress=None, strokes=False):
     letter = np.zeros((count, SIZE, SIZE), bool) if strokes else None
     draw_letter = drawer.create_captcha_image
 
-    def create_captcha_image(chars, color, background):
+    def create_captcha_image(chars, color, background):    # of image i, the loop's below
         image = draw_letter(chars, color, background)
         # a stroke pixel: at least halfway from the background to the letter's colour
         # (its antialiased edges count by that rule)
