@@ -324,7 +324,8 @@ def main(argv=None):
                             f"{i + 1} {name}" for i, (name, *_) in enumerate(ABLATIONS))
                         + " (default: %(default)s)")
     parser.add_argument("--skip-recorded", action="store_true",
-                        help="ablations: skip the variants --results already has")
+                        help="skip the ablation runs and the bnstats measurements "
+                             "--results already has")
     parser.add_argument("--figure", default=os.path.join("docs", "letters.png"),
                         help="the STN-CNN's grid of test letters (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -415,6 +416,8 @@ def main(argv=None):
                 if not os.path.isdir(folder):
                     print(f"bnstats: no checkpoint of {name}, seed {seed}, under {root}; "
                           "skipped")
+                    continue
+                if args.skip_recorded and record_key("bnstats", name, seed) in records:
                     continue
                 restored = checkpoints.Restored(folder, model.build_graph,
                                                 precision=args.precision)

@@ -1,4 +1,6 @@
 """The letters benchmark's tables: runs over several seeds read as mean and range."""
+import json
+import os
 import types
 
 import numpy as np
@@ -66,3 +68,28 @@ def test_the_test_letters_strokes_are_drawn_again_only_for_the_generated_set(mon
     other = types.SimpleNamespace(images=images[10:20].reshape(10, -1) / np.float32(255))
     assert bench.letter_strokes(other) is None
     assert "strokes are unknown" in capsys.readouterr().out
+
+
+def test_skip_recorded_leaves_measured_checkpoints_alone(tmp_path, monkeypatch):
+    # a re-run after a stop measures only the checkpoints not yet recorded
+    measured = bench.record_key("bnstats", "STN-CNN", 1)
+    results = tmp_path / "letters.json"
+    results.write_text(json.dumps({measured: {"moving_averages": 97.0}}))
+    for name in ("CNN-seed1", "STN-CNN-seed1"):
+        (tmp_path / name).mkdir()
+    opened = []
+
+    class Restored:
+        def __init__(self, folder, *args, **kwargs):
+            opened.append(os.path.basename(folder))
+            raise KeyboardInterrupt     # stop the pass at the first checkpoint it opens
+
+    monkeypatch.setattr(bench.checkpoints, "Restored", Restored)
+    monkeypatch.setattr(bench.letters_data, "load_letters", lambda *a, **k: types.SimpleNamespace(
+        test=None, train=None))
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(["--parts", "bnstats", "--seeds", "1", "--skip-recorded",
+                    "--ckpt-root", str(tmp_path), "--results", str(results),
+                    "--table", str(tmp_path / "letters.md")])
+    assert opened == ["CNN-seed1"]
+    assert json.loads(results.read_text())[measured] == {"moving_averages": 97.0}
