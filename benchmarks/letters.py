@@ -252,17 +252,25 @@ def tables(records):
         lines += [f"| {name} | " + " | ".join(over_seeds(column) for column in values) + " |"
                   for name, values in bnstats]
         lines += ["", "The main runs' checkpoints, no dropout in any column.", ""]
-    effects = [(key.split("/", 1)[1], r) for key, r in records.items()
-               if isinstance(r, dict) and "theta_det_mean" in r]
+    effects = [(name + plain, [r for r in by_seed(records, part, name + plain)
+                               if "theta_det_mean" in r])
+               for part, names in (("main", SEED_ACCURACY), ("ablation", [n for n, *_ in ABLATIONS]))
+               for plain in ("", PLAIN) for name in names]
+    effects = [(name, runs) for name, runs in effects if runs]
     if effects:
-        def offsets(r, name):
-            return (f"{r[name + '_offset_before_px']:.2f} -> {r[name + '_offset_after_px']:.2f} px"
-                    if name + "_offset_before_px" in r else "-")
+        def offsets(runs, name):
+            runs = [r for r in runs if name + "_offset_before_px" in r]
+            if not runs:
+                return "-"
+            before = np.mean([r[name + "_offset_before_px"] for r in runs])
+            return f"{before:.2f} -> " + over_seeds(
+                [r[name + "_offset_after_px"] for r in runs], 2, " px")
         lines += ["| STN-CNN run | mean det theta (sampled area / image) | the letter's "
                   "centre from the image centre: input -> STN output | the same by the "
                   "image's ink (noise included) |", "| --- | ---: | ---: | ---: |"]
-        lines += [f"| {name} | {r['theta_det_mean']:.3f} | {offsets(r, 'letter')} | "
-                  f"{offsets(r, 'ink')} |" for name, r in effects]
+        lines += [f"| {name} | {over_seeds([r['theta_det_mean'] for r in runs], 3, '')} | "
+                  f"{offsets(runs, 'letter')} | {offsets(runs, 'ink')} |"
+                  for name, runs in effects]
         lines += ["", "Over the 1,000 test letters; below 1, the STN enlarges. The letter: "
                       "its strokes as drawn, before the noise dots and curve (in its "
                       "colour) were drawn over it.", ""]

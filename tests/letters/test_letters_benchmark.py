@@ -93,3 +93,20 @@ def test_skip_recorded_leaves_measured_checkpoints_alone(tmp_path, monkeypatch):
                     "--table", str(tmp_path / "letters.md")])
     assert opened == ["CNN-seed1"]
     assert json.loads(results.read_text())[measured] == {"moving_averages": 97.0}
+
+
+def test_the_stn_effect_reads_as_one_row_over_seeds():
+    effect = {"theta_det_mean": 0.4, "letter_offset_before_px": 15.0, "width": 0.5,
+              "validation_loss": 0.1, "final_train_loss": 0.1,
+              "letter_offset_after_px": 14.0, "ink_offset_before_px": 7.0,
+              "ink_offset_after_px": 6.0}
+    records = {"ablation/AMSGrad": {**main_record(96.0, 0), **effect},
+               "ablation/AMSGrad [seed 1]": {**main_record(97.0, 1), **effect,
+                                             "theta_det_mean": 0.6,
+                                             "letter_offset_after_px": 16.0},
+               "main/STN-CNN": {**main_record(98.0, 0), "theta_det_mean": 0.5}}
+    rows = [line for line in bench.tables(records).splitlines()
+            if line.startswith("| AMSGrad |") or line.startswith("| STN-CNN |")]
+    assert "| STN-CNN | 0.500 | - | - |" in rows
+    assert ("| AMSGrad | 0.500 (0.400-0.600, 2 seeds) | 15.00 -> 15.00 px (14.00-16.00, "
+            "2 seeds) | 7.00 -> 6.00 px (6.00-6.00, 2 seeds) |") in rows
