@@ -252,10 +252,10 @@ def tables(records):
         lines += [f"| {name} | " + " | ".join(over_seeds(column) for column in values) + " |"
                   for name, values in bnstats]
         lines += ["", "The main runs' checkpoints, no dropout in any column.", ""]
+    runs_of = (("main", list(SEED_ACCURACY)), ("ablation", [n for n, *_ in ABLATIONS]))
     effects = [(name + plain, [r for r in by_seed(records, part, name + plain)
                                if "theta_det_mean" in r])
-               for part, names in (("main", SEED_ACCURACY), ("ablation", [n for n, *_ in ABLATIONS]))
-               for plain in ("", PLAIN) for name in names]
+               for part, names in runs_of for plain in ("", PLAIN) for name in names]
     effects = [(name, runs) for name, runs in effects if runs]
     if effects:
         def offsets(runs, name):
