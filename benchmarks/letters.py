@@ -4,6 +4,7 @@
     python -m benchmarks.letters --parts speed       # only the images/s of each model
     python -m benchmarks.letters --parts main,bnstats --ckpt-root ckpts
     python -m benchmarks.letters --parts main --seeds 0,1,2 --steps 12000
+    python -m benchmarks.letters --parts main --pixel-range=-1,1   # main runs in [-1, 1]
 
 speed: training images/s of the STN-CNN and the plain CNN at full width and at the
 ablations' width, timed in this one process (so comparable as ratios), to choose the
@@ -42,6 +43,9 @@ SEED_ACCURACY = {"STN-CNN": 99.4, "CNN": 98.5}
 TUTORIAL_MODEL = {"stn": True, "width": 1.0, "bn": "after-relu", "pixel_range": "0,1",
                   "norm": "renorm"}
 PLAIN = " [plain BN]"    # the record names of runs with plain batch norm
+SIGNED = " [pixels in [-1, 1]]"   # ... and of main runs with pixels in [-1, 1]
+# every tag a main run's name may carry, in the order of the tables' rows
+MAIN_TAGS = ("", SIGNED, PLAIN, PLAIN + SIGNED)
 TUTORIAL = training.TrainConfig(model=TUTORIAL_MODEL, ckpt_dir="", steps=2500, batch_size=32,
                                 learning_rate=1e-3, lr_schedule="constant", keep_prob=0.8,
                                 loc_keep_prob=0.8)
@@ -221,15 +225,15 @@ def tables(records):
         lines += [f"| {name} | {rate:.1f} |" for name, rate in speed["rates"].items()]
         lines += ["", f"Batch {speed['batch_size']}, {speed.get('precision', 'fp32')}, timed "
                       f"in one process on {speed['machine']}.", ""]
-    main = [(name + plain, by_seed(records, "main", name + plain))
-            for plain in ("", PLAIN) for name in SEED_ACCURACY]
+    main = [(name + tag, by_seed(records, "main", name + tag))
+            for tag in MAIN_TAGS for name in SEED_ACCURACY]
     main = [(name, runs) for name, runs in main if runs]
     if main:
         lines += ["| model | tutorial (400 epochs) | ours: test accuracy | validation "
                   "accuracy | steps x batch (epochs) | wall time |",
                   "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for name, runs in main:
-            seed = SEED_ACCURACY[name.replace(PLAIN, "")]
+            seed = SEED_ACCURACY[name.split(" [")[0]]
             r = runs[0]
             lines.append(f"| {name} | {seed}% | "
                          f"{over_seeds([r['test_accuracy'] for r in runs])} | "
@@ -240,11 +244,11 @@ def tables(records):
             {f"{r['machine']}, {r.get('precision', 'fp32')}" for _, runs in main
              for r in runs})) + ".", ""]
     columns = ("moving_averages", "batch_statistics", "reestimated")
-    bn = {name + plain: [[r.get(column) for r in by_seed(records, "bnstats", name + plain)]
-                         for column in columns]
-          for plain in ("", PLAIN) for name in list(SEED_ACCURACY) + [n for n, *_ in ABLATIONS]}
-    bnstats = [(name + plain, bn[name + plain]) for plain in ("", PLAIN)
-               for name in SEED_ACCURACY if bn[name + plain][0]]
+    bn = {name + tag: [[r.get(column) for r in by_seed(records, "bnstats", name + tag)]
+                       for column in columns]
+          for tag in MAIN_TAGS for name in list(SEED_ACCURACY) + [n for n, *_ in ABLATIONS]}
+    bnstats = [(name + tag, bn[name + tag]) for tag in MAIN_TAGS
+               for name in SEED_ACCURACY if bn[name + tag][0]]
     if bnstats:
         lines += ["| model | test accuracy, BN as trained (moving averages) | BN with the "
                   "statistics of each test batch of 32 | statistics re-estimated on the "
@@ -252,10 +256,11 @@ def tables(records):
         lines += [f"| {name} | " + " | ".join(over_seeds(column) for column in values) + " |"
                   for name, values in bnstats]
         lines += ["", "The main runs' checkpoints, no dropout in any column.", ""]
-    runs_of = (("main", list(SEED_ACCURACY)), ("ablation", [n for n, *_ in ABLATIONS]))
-    effects = [(name + plain, [r for r in by_seed(records, part, name + plain)
-                               if "theta_det_mean" in r])
-               for part, names in runs_of for plain in ("", PLAIN) for name in names]
+    runs_of = (("main", list(SEED_ACCURACY), MAIN_TAGS),
+               ("ablation", [n for n, *_ in ABLATIONS], ("", PLAIN)))
+    effects = [(name + tag, [r for r in by_seed(records, part, name + tag)
+                             if "theta_det_mean" in r])
+               for part, names, tags in runs_of for tag in tags for name in names]
     effects = [(name, runs) for name, runs in effects if runs]
     if effects:
         def offsets(runs, name):
@@ -327,13 +332,18 @@ def main(argv=None):
     parser.add_argument("--batch-norm", choices=model.NORMS, default=model.NORMS[0],
                         help="batch renormalisation (the tutorial's) or plain batch norm "
                              "in every run (default: %(default)s)")
+    parser.add_argument("--pixel-range", choices=model.PIXEL_RANGES,
+                        default=TUTORIAL_MODEL["pixel_range"],
+                        help="pixels of the main runs (the ablations have their own "
+                             "question): the tutorial's [0, 1], or [-1, 1], recorded as "
+                             f"'<model>{SIGNED}' (default: %(default)s)")
     parser.add_argument("--variants", default=",".join(str(i + 1) for i in range(len(ABLATIONS))),
                         help="which ablations to run, by number: " + "; ".join(
                             f"{i + 1} {name}" for i, (name, *_) in enumerate(ABLATIONS))
                         + " (default: %(default)s)")
     parser.add_argument("--skip-recorded", action="store_true",
-                        help="skip the ablation runs and the bnstats measurements "
-                             "--results already has")
+                        help="skip the runs and the bnstats measurements --results "
+                             "already has")
     parser.add_argument("--figure", default=os.path.join("docs", "letters.png"),
                         help="the STN-CNN's grid of test letters (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -370,9 +380,13 @@ def main(argv=None):
                               "precision": args.precision, **common.stamp()})
 
     suffix = PLAIN if args.batch_norm == "plain" else ""
+    signed = SIGNED if args.pixel_range == "-1,1" else ""
+
+    def tagged(name):       # a main run's name carries the pixels too
+        return name + suffix + (signed if name in SEED_ACCURACY else "")
 
     def run_dir(root, name, seed):
-        return ckpt_dir(root, name + suffix + (f"-seed{seed}" if seed else ""))
+        return ckpt_dir(root, tagged(name) + (f"-seed{seed}" if seed else ""))
 
     def config(root, name, seed, model_changes=None, **changes):
         return dataclasses.replace(
@@ -394,11 +408,16 @@ def main(argv=None):
         root = args.ckpt_root or tmp
         for seed in seeds if "main" in parts else ():
             for name in SEED_ACCURACY:
+                key = record_key("main", tagged(name), seed)
+                if args.skip_recorded and key in records:
+                    continue
                 sets = datasets(seed)
-                restored, result = run(name, config(root, name, seed, {"stn": name == "STN-CNN"},
-                                                    steps=args.steps), "adam", sets,
-                                       strokes(sets.test) if name == "STN-CNN" else None)
-                records.add(record_key("main", name + suffix, seed), {**result, "width": 1.0})
+                restored, result = run(name, config(
+                    root, name, seed, {"stn": name == "STN-CNN",
+                                       "pixel_range": args.pixel_range},
+                    steps=args.steps), "adam", sets,
+                    strokes(sets.test) if name == "STN-CNN" else None)
+                records.add(key, {**result, "width": 1.0})
                 if name == "STN-CNN" and seed == seeds[0]:
                     draw_figure(restored, sets.test, args.figure)
                 restored.close()
@@ -420,7 +439,8 @@ def main(argv=None):
             test = sets.test
             for name in list(SEED_ACCURACY) + [name for name, *_ in ABLATIONS]:
                 folder = run_dir(root, name, seed)
-                name += suffix
+                main_run = name in SEED_ACCURACY
+                name = tagged(name)
                 if not os.path.isdir(folder):
                     print(f"bnstats: no checkpoint of {name}, seed {seed}, under {root}; "
                           "skipped")
@@ -429,8 +449,7 @@ def main(argv=None):
                     continue
                 restored = checkpoints.Restored(folder, model.build_graph,
                                                 precision=args.precision)
-                trained = record_key("main" if name.replace(suffix, "") in SEED_ACCURACY
-                                     else "ablation", name, seed)
+                trained = record_key("main" if main_run else "ablation", name, seed)
                 if restored.g["theta"] is not None and trained in records:
                     # measured again on the checkpoint as trained (the letter's strokes
                     # are newer than some records); the record's training fields kept

@@ -110,3 +110,36 @@ def test_the_stn_effect_reads_as_one_row_over_seeds():
     assert "| STN-CNN | 0.500 | - | - |" in rows
     assert ("| AMSGrad | 0.500 (0.400-0.600, 2 seeds) | 15.00 -> 15.00 px (14.00-16.00, "
             "2 seeds) | 7.00 -> 6.00 px (6.00-6.00, 2 seeds) |") in rows
+
+
+def test_main_runs_in_signed_pixels_are_their_own_rows_and_resume(tmp_path, monkeypatch):
+    # --pixel-range -1,1 trains both main models on pixels in [-1, 1], records them
+    # apart from the tutorial's [0, 1] runs, and --skip-recorded leaves a recorded one
+    results = tmp_path / "main.json"
+    done = bench.record_key("main", "STN-CNN" + bench.SIGNED, 1)
+    results.write_text(json.dumps({done: {**main_record(99.0, 1), "width": 1.0},
+                                   "main/CNN": {**main_record(97.0, 0), "width": 1.0}}))
+    trained = []
+
+    class Restored:
+        def close(self):
+            pass
+
+    def run(name, config, optimizer, datasets, strokes=None):
+        trained.append((name, config.model["pixel_range"], config.seed,
+                        os.path.basename(config.ckpt_dir)))
+        return Restored(), {**main_record(98.0, config.seed), "model": config.model}
+
+    monkeypatch.setattr(bench, "run", run)
+    monkeypatch.setattr(bench.letters_data, "load_letters", lambda *a, **k: types.SimpleNamespace(
+        test=None, train=None))
+    bench.main(["--parts", "main", "--seeds", "1", "--pixel-range=-1,1", "--skip-recorded",
+                "--ckpt-root", str(tmp_path), "--results", str(results),
+                "--table", str(tmp_path / "main.md")])
+    assert trained == [("CNN", "-1,1", 1, "CNN_pixels_in_-1_1_-seed1")]
+    recorded = json.loads(results.read_text())
+    assert recorded[done]["test_accuracy"] == 99.0          # not trained again
+    assert recorded["main/CNN [pixels in [-1, 1]] [seed 1]"]["test_accuracy"] == 98.0
+    rows = [line.split(" | ")[:3] for line in (tmp_path / "main.md").read_text().splitlines()
+            if line.startswith("| CNN")]
+    assert rows == [["| CNN", "98.5%", "97.0%"], ["| CNN [pixels in [-1, 1]]", "98.5%", "98.0%"]]
