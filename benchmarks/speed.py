@@ -9,7 +9,8 @@ warm-up steps) for the STN + CNN, the CNN, the RTS ST-CNN and the letters' STN-C
 float32 and bfloat16, and the STN + CNN with the sampler as it was before it was made
 faster (``benchmarks/sampler_before.py``). Sampler: median milliseconds of one forward
 pass plus the gradients for the image and theta, current against before, at three
-sizes. Results: --results (JSON) and --table (markdown).
+sizes, and a variant whose forward pass is TensorFlow's own transform kernel
+(``benchmarks/sampler_native.py``). Results: --results (JSON) and --table (markdown).
 """
 import argparse
 import contextlib
@@ -20,7 +21,7 @@ import numpy as np
 
 import model
 import transformer
-from benchmarks import common, sampler_before
+from benchmarks import common, sampler_before, sampler_native
 from letters import model as letters_model
 from mnist_stn import precision
 from mnist_stn.compat import tf
@@ -29,6 +30,8 @@ from mnist_stn.compat import tf
 # and the letters
 SAMPLER_SIZES = [(50, (28, 28, 1), (28, 28)), (256, (42, 42, 1), (28, 28)),
                  (32, (60, 60, 3), (60, 60))]
+# the sampler before issue 9, today's, and one whose forward pass is TF's own kernel
+SAMPLERS = {"before": sampler_before, "now": transformer, "native": sampler_native}
 MODELS = {   # name: (build_graph, config, batch)
     "STN + CNN": (model.build_graph, {"stn": True, "image_size": 28, "loc_head": "tutorial"}, 50),
     "CNN": (model.build_graph, {"stn": False, "image_size": 28, "loc_head": "tutorial"}, 50),
@@ -111,11 +114,15 @@ def table(records):
                       f"{rates['load_at_end']} at the end.", ""]
     ms = records.get("sampler")
     if ms:
-        lines += ["| sampler: batch x input -> output | before (ms) | now (ms) | speed-up |",
-                  "| --- | ---: | ---: | ---: |"]
+        native = all("native" in r for r in ms["sizes"].values())   # older records: none
+        lines += ["| sampler: batch x input -> output | before (ms) | now (ms) | speed-up |"
+                  + (" TF's transform op forward (ms) | its speed-up |" if native else ""),
+                  "| --- | ---: | ---: | ---: |" + (" ---: | ---: |" if native else "")]
         for name, r in ms["sizes"].items():
             lines.append(f"| {name} | {r['before']:.2f} | {r['now']:.2f} | "
-                         f"{r['before'] / r['now']:.2f}x |")
+                         f"{r['before'] / r['now']:.2f}x |" + (
+                             f" {r['native']:.2f} | {r['before'] / r['native']:.2f}x |"
+                             if native else ""))
         lines += ["", "Forward pass plus the gradients for the image and theta, median of "
                       f"{ms['calls']} calls, float32. `{ms['command']}`, {ms['machine']}, "
                       f"{ms['date']}."]
@@ -147,10 +154,8 @@ def main(argv=None):
         for batch, in_shape, out_dims in SAMPLER_SIZES:
             name = f"{batch} x {in_shape[0]}x{in_shape[1]}x{in_shape[2]} -> " \
                    f"{out_dims[0]}x{out_dims[1]}"
-            sizes[name] = {"before": sampler_ms(sampler_before, batch, in_shape, out_dims,
-                                                args.calls),
-                           "now": sampler_ms(transformer, batch, in_shape, out_dims,
-                                             args.calls)}
+            sizes[name] = {variant: sampler_ms(module, batch, in_shape, out_dims, args.calls)
+                           for variant, module in SAMPLERS.items()}
             print(name, sizes[name], flush=True)
         records.add("sampler", {"sizes": sizes, "calls": args.calls, **common.stamp()})
     if "training" in parts:
