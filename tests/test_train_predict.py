@@ -86,7 +86,9 @@ def test_predict_classifies_a_users_image(trained_stn, mnist_dir, tmp_path, caps
     path = tmp_path / "digit.png"
     plt.imsave(path, np.pad(big, 30, constant_values=1.0), cmap="gray", vmin=0, vmax=1)
 
-    assert predict.main([str(path), "--ckpt-dir", str(trained_stn),
+    # float32 as restore() below: under bfloat16 theta moves a little, and a turn near
+    # x.5° can then read one degree off
+    assert predict.main([str(path), "--ckpt-dir", str(trained_stn), "--precision", "fp32",
                          "--out-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{path}: {test.labels[index]}, ")
