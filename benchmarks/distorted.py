@@ -107,6 +107,7 @@ def run(kind, stn, args, datasets, ckpt_dir):
                "loc_hidden": args.loc_hidden},
         ckpt_dir=ckpt_dir, steps=args.steps, seed=args.seed,
         precision=args.precision, loc_lr_multiplier=args.loc_lr_multiplier if stn else 1.0,
+        loc_lr_warmup=args.loc_lr_warmup if stn else 0,
         loc_keep_prob=args.loc_keep_prob,
         ramp_steps=args.ramp_steps)
     inputs = distort.training_inputs(datasets, kind, args.seed, args.ramp_steps,
@@ -121,6 +122,7 @@ def run(kind, stn, args, datasets, ckpt_dir):
               "images_per_second": metrics["images_per_second"],
               "loc_head": args.loc_head if stn else None, "precision": args.precision,
               "loc_lr_multiplier": args.loc_lr_multiplier if stn else None,
+              "loc_lr_warmup": args.loc_lr_warmup if stn else None,
               "loc_start_scale": args.loc_start_scale if stn else None,
               "loc_keep_prob": args.loc_keep_prob if stn else None,
               "loc_hidden": args.loc_hidden if stn else None,
@@ -258,6 +260,10 @@ def main(argv=None):
     parser.add_argument("--loc-lr-multiplier", type=float, default=1.0,
                         help="the ST-CNN's loc net learns at this multiple of the "
                              "learning rate (default: %(default)s)")
+    parser.add_argument("--loc-lr-warmup", type=int, default=0,
+                        help="the loc net's multiple of the rate grows from 1 to "
+                             "--loc-lr-multiplier over these first steps (default: "
+                             "%(default)s, from the start)")
     parser.add_argument("--loc-start-scale", type=float, default=1.0,
                         help="the ST-CNN's first box: the centre of the canvas, s times its "
                              "side, 0 < s <= 1 (default: %(default)s, the whole canvas)")
@@ -283,6 +289,8 @@ def main(argv=None):
         if not 0.0 < getattr(args, flag) <= 1.0:       # also refuses NaN
             parser.error(f"--{flag.replace('_', '-')} must be in (0, 1], not "
                          f"{getattr(args, flag)}")
+    if args.loc_lr_warmup < 0:
+        parser.error(f"--loc-lr-warmup must be 0 (none) or more steps, not {args.loc_lr_warmup}")
     if args.loc_hidden < 1:
         parser.error(f"--loc-hidden must be a positive number of units, not {args.loc_hidden}")
     kinds = args.kinds.split(",")

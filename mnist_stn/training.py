@@ -36,6 +36,7 @@ class TrainConfig:
     save_every: int = 1000
     precision: str = "fp32"      # or "bf16": see mnist_stn/precision.py
     loc_lr_multiplier: float = 1.0   # the loc net's learning rate over the classifier's
+    loc_lr_warmup: int = 0       # ... reached from 1x over these first steps (0: at once)
     ramp_steps: int = 0          # distortions grow from none to full over these first steps
     frames: int = 60             # of the learning animation, over the run (0: none)
 
@@ -58,6 +59,8 @@ class TrainConfig:
             raise ValueError(f"--precision must be fp32 or bf16 here, not {self.precision}")
         if not (math.isfinite(self.loc_lr_multiplier) and self.loc_lr_multiplier > 0):
             raise ValueError("--loc-lr-multiplier must be a positive number")
+        if self.loc_lr_warmup < 0:
+            raise ValueError("--loc-lr-warmup must be 0 (no warm-up) or more")
         if self.ramp_steps < 0:
             raise ValueError("--ramp-steps must be 0 (no ramp) or more")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -210,10 +213,21 @@ def build_train_op(g, optimizer, global_step, config, make_optimizer):
         return optimizer.minimize(g["loss"], global_step=global_step)
     rest = [v for v in tf.trainable_variables() if v not in loc_vars]
     grads = tf.gradients(g["loss"], rest + loc_vars)
-    loc_optimizer = make_optimizer(config.loc_lr_multiplier * learning_rate_schedule(config))
+    loc_optimizer = make_optimizer(loc_lr_multiplier(config) * learning_rate_schedule(config))
     return tf.group(
         optimizer.apply_gradients(zip(grads[:len(rest)], rest), global_step=global_step),
         loc_optimizer.apply_gradients(zip(grads[len(rest):], loc_vars)))
+
+
+def loc_lr_multiplier(config):
+    """The loc net's rate over the classifier's: ``loc_lr_multiplier``, reached linearly
+    from 1 over the first ``loc_lr_warmup`` steps, so a fast loc net starts at the
+    classifier's pace."""
+    if not config.loc_lr_warmup:
+        return config.loc_lr_multiplier
+    step = tf.cast(tf.train.get_or_create_global_step(), tf.float32)
+    share = tf.minimum(1.0, step / config.loc_lr_warmup)
+    return 1.0 + (config.loc_lr_multiplier - 1.0) * share
 
 
 def learning_rate_schedule(config):

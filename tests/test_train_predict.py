@@ -346,3 +346,36 @@ def test_loc_lr_multiplier_moves_only_the_loc_net_faster():
     np.testing.assert_allclose(got_loc, [1.0 - 1.0, -2.0 + 1.0], atol=1e-5)
     np.testing.assert_allclose(got_rest, [3.0 - 0.1], atol=1e-6)
     assert got_step == 1
+
+
+def test_loc_lr_warmup_grows_the_loc_nets_rate_from_the_classifiers():
+    # With a gradient of constant sign Adam moves each weight by exactly its rate per
+    # step: the loc net's rate is 1x, 1 + 9 x 1/4, 1 + 9 x 2/4 of 0.1 at steps 0, 1, 2
+    # of a 4-step warm-up to 10x, then 10x; the classifier's stays 0.1
+    config = training.TrainConfig(model={}, ckpt_dir="", learning_rate=0.1,
+                                  lr_schedule="constant", loc_lr_multiplier=10.0,
+                                  loc_lr_warmup=4)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        loc = tf.Variable([0.0])
+        rest = tf.Variable([0.0])
+        loss = tf.reduce_sum(loc * 2.0) + tf.reduce_sum(rest * 5.0)
+        step = tf.train.get_or_create_global_step()
+        op = training.build_train_op({"loss": loss, "loc_variables": [loc]},
+                                     tf.train.AdamOptimizer(0.1), step, config,
+                                     tf.train.AdamOptimizer)
+        sess.run(tf.global_variables_initializer())
+        moves, last = [], 0.0
+        for _ in range(6):
+            sess.run(op)
+            now = float(sess.run(loc)[0])
+            moves.append(last - now)
+            last = now
+        got_rest = sess.run(rest)
+    np.testing.assert_allclose(moves, [0.1, 0.325, 0.55, 0.775, 1.0, 1.0], rtol=1e-4)
+    np.testing.assert_allclose(got_rest, [-0.6], rtol=1e-5)
+
+
+def test_a_negative_loc_lr_warmup_is_refused():
+    config = training.TrainConfig(model={}, ckpt_dir="", loc_lr_warmup=-1)
+    with pytest.raises(ValueError, match="--loc-lr-warmup"):
+        config.check(train_size=100)
