@@ -14,7 +14,8 @@ import pytest
 
 import predict
 import train
-from mnist_stn import animation, checkpoints, data, figures, geometry, images, training
+from mnist_stn import (animation, checkpoints, data, figures, geometry, images, precision,
+                       training)
 from mnist_stn.compat import tf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +64,7 @@ def test_predict_reports_the_same_accuracy_and_draws_grids(trained_stn, mnist_di
     assert f"Test accuracy: {metrics['test_accuracy']:.2%}" in out
     assert out.count("  digit ") == 10
     # what the STN did, over the test set: the summary of its thetas
-    restored = predict.restore(str(trained_stn))
+    restored = predict.restore(str(trained_stn), precision.resolve("auto"))  # as predict ran
     test_images, _ = predict.test_set(restored, str(mnist_dir), "none")
     parts = geometry.decompose(restored.run(test_images, names=("theta",))["theta"], 28)
     assert f"What the STN did to the test digits: {geometry.summary(parts)}\n" in out
