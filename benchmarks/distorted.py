@@ -105,11 +105,12 @@ def run(kind, stn, args, datasets, ckpt_dir):
         model={"stn": stn, "distortion": kind, "image_size": distort.CANVAS_SIZE[kind],
                "loc_head": args.loc_head, "loc_start_scale": args.loc_start_scale,
                "loc_hidden": args.loc_hidden},
-        ckpt_dir=ckpt_dir, steps=args.steps, seed=args.seed,
+        ckpt_dir=ckpt_dir, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
         precision=args.precision, loc_lr_multiplier=args.loc_lr_multiplier if stn else 1.0,
         loc_lr_warmup=args.loc_lr_warmup if stn else 0,
         loc_keep_prob=args.loc_keep_prob,
-        ramp_steps=args.ramp_steps)
+        ramp_steps=args.ramp_steps,
+        classifier_lr_after_ramp=args.classifier_lr_after_ramp if stn else 1.0)
     inputs = distort.training_inputs(datasets, kind, args.seed, args.ramp_steps,
                                      args.train_strength)
     start = time.time()
@@ -126,6 +127,7 @@ def run(kind, stn, args, datasets, ckpt_dir):
               "loc_start_scale": args.loc_start_scale if stn else None,
               "loc_keep_prob": args.loc_keep_prob if stn else None,
               "loc_hidden": args.loc_hidden if stn else None,
+              "classifier_lr_after_ramp": args.classifier_lr_after_ramp if stn else None,
               "ramp_steps": args.ramp_steps, "train_strength": args.train_strength,
               "frame_share": (metrics["frame_seconds"] / metrics["train_seconds_this_run"]
                               if metrics.get("frame_seconds") is not None else None),
@@ -280,6 +282,13 @@ def main(argv=None):
                         help="train nothing: measure the recorded ST-CNN runs of --kinds and "
                              "--tag again from their kept checkpoints (--ckpt-root), with "
                              "this version's measures; their training record is kept")
+    parser.add_argument("--classifier-lr-after-ramp", type=float, default=1.0,
+                        help="the ST-CNN's classifier learns at this multiple of its rate "
+                             "once --ramp-steps are over, 0 freezing it (default: "
+                             "%(default)s, unchanged)")
+    parser.add_argument("--batch-size", type=int, default=50,
+                        help="training images per step, for both models (default: "
+                             "%(default)s, the tutorial's)")
     parser.add_argument("--ramp-steps", type=int, default=0,
                         help="as train.py's --ramp-steps, for both models (default: "
                              "%(default)s)")
@@ -291,6 +300,11 @@ def main(argv=None):
                          f"{getattr(args, flag)}")
     if args.loc_lr_warmup < 0:
         parser.error(f"--loc-lr-warmup must be 0 (none) or more steps, not {args.loc_lr_warmup}")
+    if not args.classifier_lr_after_ramp >= 0.0:       # also refuses NaN
+        parser.error("--classifier-lr-after-ramp must be 0 (frozen) or more, not "
+                     f"{args.classifier_lr_after_ramp}")
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be at least 1, not {args.batch_size}")
     if args.loc_hidden < 1:
         parser.error(f"--loc-hidden must be a positive number of units, not {args.loc_hidden}")
     kinds = args.kinds.split(",")

@@ -376,6 +376,39 @@ def test_loc_lr_warmup_grows_the_loc_nets_rate_from_the_classifiers():
     np.testing.assert_allclose(got_rest, [-0.6], rtol=1e-5)
 
 
+def test_classifier_lr_after_ramp_slows_only_the_classifier_once_the_ramp_is_over():
+    # Adam moves a weight with a gradient of constant sign by exactly its rate a step:
+    # the classifier by 0.1 during the 2-step ramp, then by 0.5 x 0.1; the loc net by
+    # 0.1 throughout
+    config = training.TrainConfig(model={}, ckpt_dir="", learning_rate=0.1,
+                                  lr_schedule="constant", ramp_steps=2,
+                                  classifier_lr_after_ramp=0.5)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        loc = tf.Variable([0.0])
+        rest = tf.Variable([0.0])
+        loss = tf.reduce_sum(loc * 2.0) + tf.reduce_sum(rest * 5.0)
+        step = tf.train.get_or_create_global_step()
+        op = training.build_train_op({"loss": loss, "loc_variables": [loc]},
+                                     tf.train.AdamOptimizer(0.1), step, config,
+                                     tf.train.AdamOptimizer)
+        sess.run(tf.global_variables_initializer())
+        moves = []
+        for _ in range(4):
+            before = sess.run([loc, rest])
+            sess.run(op)
+            after = sess.run([loc, rest])
+            moves.append([float(b[0] - a[0]) for a, b in zip(after, before)])
+    np.testing.assert_allclose(moves, [[0.1, 0.1], [0.1, 0.1], [0.1, 0.05], [0.1, 0.05]],
+                               rtol=1e-4)
+
+
+@pytest.mark.parametrize("value", [-0.5, float("nan")])
+def test_a_negative_classifier_lr_after_ramp_is_refused(value):
+    config = training.TrainConfig(model={}, ckpt_dir="", classifier_lr_after_ramp=value)
+    with pytest.raises(ValueError, match="--classifier-lr-after-ramp"):
+        config.check(train_size=100)
+
+
 def test_a_negative_loc_lr_warmup_is_refused():
     config = training.TrainConfig(model={}, ckpt_dir="", loc_lr_warmup=-1)
     with pytest.raises(ValueError, match="--loc-lr-warmup"):
