@@ -37,7 +37,8 @@ def build_parser():
              "tutorial's 1e-4 needs more steps than 10 minutes of CPU allow for 99.4%%)")
     add("--lr-schedule", choices=training.LR_SCHEDULES, default=DEFAULTS.lr_schedule,
         help="cosine: decay from --learning-rate to 0 at --steps; constant: the "
-             "tutorial's (default: %(default)s)")
+             "tutorial's; thirds: /10 after a third and two thirds of --steps, as the STN "
+             "paper (default: %(default)s)")
     add("--keep-prob", type=float, default=DEFAULTS.keep_prob,
         help="dropout keep probability of the classifier (default: %(default)s)")
     add("--loc-keep-prob", type=float, default=DEFAULTS.loc_keep_prob,

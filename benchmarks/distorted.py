@@ -23,6 +23,7 @@ import model
 from benchmarks import common
 from mnist_stn import (animation, checkpoints, data, distort, figures, geometry, precision,
                        training)
+from mnist_stn.compat import tf
 from mnist_stn.training import TrainConfig
 
 # Jaderberg et al. 2015, Table 1: % test error of the CNN and the ST-CNN (affine).
@@ -32,6 +33,8 @@ ROTATING = ("R", "RTS")
 LOCATING = ("RTS", "clutter")
 FIGURE_DIGITS = 10
 LONG = 0.4                  # elongation above which a digit's lean is read (ink_lean)
+# the paper trained with plain SGD; train.py with Adam
+OPTIMIZERS = {"adam": tf.train.AdamOptimizer, "sgd": tf.train.GradientDescentOptimizer}
 
 
 def rotation_spread(restored, test_images, labels, kind):
@@ -106,6 +109,7 @@ def run(kind, stn, args, datasets, ckpt_dir):
                "loc_head": args.loc_head, "loc_start_scale": args.loc_start_scale,
                "loc_hidden": args.loc_hidden},
         ckpt_dir=ckpt_dir, steps=args.steps, batch_size=args.batch_size, seed=args.seed,
+        learning_rate=args.learning_rate, lr_schedule=args.lr_schedule,
         precision=args.precision, loc_lr_multiplier=args.loc_lr_multiplier if stn else 1.0,
         loc_lr_warmup=args.loc_lr_warmup if stn else 0,
         loc_keep_prob=args.loc_keep_prob,
@@ -114,7 +118,8 @@ def run(kind, stn, args, datasets, ckpt_dir):
     inputs = distort.training_inputs(datasets, kind, args.seed, args.ramp_steps,
                                      args.train_strength)
     start = time.time()
-    metrics = training.fit(config, model.build_graph, **inputs)
+    metrics = training.fit(config, model.build_graph, **inputs,
+                           make_optimizer=OPTIMIZERS[args.optimizer])
     record = {"kind": kind, "model": "ST-CNN" if stn else "CNN", "steps": metrics["steps"],
               "batch_size": metrics["batch_size"],
               "test_error": 100 * (1 - metrics["test_accuracy"]),
@@ -129,6 +134,8 @@ def run(kind, stn, args, datasets, ckpt_dir):
               "loc_hidden": args.loc_hidden if stn else None,
               "classifier_lr_after_ramp": args.classifier_lr_after_ramp if stn else None,
               "ramp_steps": args.ramp_steps, "train_strength": args.train_strength,
+              "optimizer": args.optimizer, "learning_rate": args.learning_rate,
+              "lr_schedule": args.lr_schedule,
               "frame_share": (metrics["frame_seconds"] / metrics["train_seconds_this_run"]
                               if metrics.get("frame_seconds") is not None else None),
               **common.stamp()}
@@ -289,6 +296,15 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=50,
                         help="training images per step, for both models (default: "
                              "%(default)s, the tutorial's)")
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="adam",
+                        help="adam, as train.py, or sgd (plain), as the STN paper "
+                             "(default: %(default)s)")
+    parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate,
+                        help="the peak rate (default: %(default)s, train.py's; the paper's "
+                             "SGD: 0.01)")
+    parser.add_argument("--lr-schedule", choices=training.LR_SCHEDULES,
+                        default=TrainConfig.lr_schedule,
+                        help="as train.py's (default: %(default)s; the paper's: thirds)")
     parser.add_argument("--ramp-steps", type=int, default=0,
                         help="as train.py's --ramp-steps, for both models (default: "
                              "%(default)s)")
@@ -303,6 +319,8 @@ def main(argv=None):
     if not args.classifier_lr_after_ramp >= 0.0:       # also refuses NaN
         parser.error("--classifier-lr-after-ramp must be 0 (frozen) or more, not "
                      f"{args.classifier_lr_after_ramp}")
+    if not args.learning_rate > 0.0:                   # also refuses NaN
+        parser.error(f"--learning-rate must be a positive number, not {args.learning_rate}")
     if args.batch_size < 1:
         parser.error(f"--batch-size must be at least 1, not {args.batch_size}")
     if args.loc_hidden < 1:

@@ -35,7 +35,8 @@ def build_parser():
     add("--learning-rate", type=float, default=DEFAULTS.learning_rate,
         help="learning rate, the peak of the schedule (default: %(default)s)")
     add("--lr-schedule", choices=training.LR_SCHEDULES, default=DEFAULTS.lr_schedule,
-        help="cosine: decay to 0 at --steps; constant: the tutorial's (default: %(default)s)")
+        help="cosine: decay to 0 at --steps; constant: the tutorial's; thirds: /10 after "
+             "a third and two thirds of --steps (default: %(default)s)")
     add("--optimizer", choices=optimizers.OPTIMIZERS, default="adam",
         help="adam (what the tutorial ran), amsgrad (what it built), or sgd "
              "(default: %(default)s)")

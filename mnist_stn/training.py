@@ -27,7 +27,7 @@ class TrainConfig:
     steps: int = 12000           # total, counting those of a resumed run
     batch_size: int = 50
     learning_rate: float = 3e-4  # the peak, with the cosine schedule
-    lr_schedule: str = "cosine"  # or "constant"
+    lr_schedule: str = "cosine"  # or "constant", or "thirds" (the STN paper's steps)
     keep_prob: float = 0.5       # dropout in the classifier ...
     loc_keep_prob: float = 1.0   # ... and in the localisation net
     seed: int = 0
@@ -71,7 +71,7 @@ class TrainConfig:
             raise ValueError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}")
 
 
-LR_SCHEDULES = ("cosine", "constant")
+LR_SCHEDULES = ("cosine", "constant", "thirds")
 
 
 class TrainingError(Exception):
@@ -244,10 +244,17 @@ def loc_lr_multiplier(config):
 
 
 def learning_rate_schedule(config):
-    """The learning rate: constant, or cosine decay from its peak to 0 at config.steps."""
+    """The learning rate: constant; cosine decay from its peak to 0 at config.steps; or
+    "thirds", divided by 10 after a third and after two thirds of config.steps, as the
+    STN paper's 150k steps with the rate /10 every 50k."""
     global_step = tf.train.get_or_create_global_step()
     if config.lr_schedule == "cosine":
         return tf.train.cosine_decay(config.learning_rate, global_step, config.steps)
+    if config.lr_schedule == "thirds":
+        third = max(1, config.steps // 3)
+        return tf.train.piecewise_constant(
+            global_step, [third, 2 * third],
+            [config.learning_rate * f for f in (1.0, 0.1, 0.01)])
     return config.learning_rate
 
 

@@ -81,7 +81,8 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, tmp_path):
     distorted.main(["--data-dir", str(mnist_dir), "--kinds", "R", "--models", "stn",
                     "--steps", "3", "--ramp-steps", "2", "--loc-start-scale", "0.5",
                     "--loc-keep-prob", "0.9", "--train-strength", "1.1", "--loc-hidden", "48",
-                    "--classifier-lr-after-ramp", "0", "--batch-size", "7", "--tag", "smoke", "--results",
+                    "--classifier-lr-after-ramp", "0", "--batch-size", "7", "--optimizer", "sgd",
+                    "--learning-rate", "0.01", "--lr-schedule", "thirds", "--tag", "smoke", "--results",
                     str(results), "--table", str(tmp_path / "r.md"), "--figures",
                     str(tmp_path / "fig"), "--ckpt-root", str(tmp_path / "ck")])
     record = json.loads(results.read_text())["R/ST-CNN [smoke]"]
@@ -89,6 +90,8 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, tmp_path):
     assert record["loc_start_scale"] == 0.5 and record["loc_keep_prob"] == 0.9
     assert record["train_strength"] == 1.1 and record["loc_hidden"] == 48
     assert record["classifier_lr_after_ramp"] == 0 and record["batch_size"] == 7
+    assert (record["optimizer"], record["learning_rate"], record["lr_schedule"]) == (
+        "sgd", 0.01, "thirds")
     assert record["resumed_at_step"] == 0
     left = record["turn_left"]             # 3 steps: the STN has turned nothing yet
     assert abs(left["std"] - record["residual_angle_std"]) < 1e-9 and left["std"] > 40
@@ -152,7 +155,8 @@ def test_the_distorted_benchmark_refuses_a_value_out_of_range(capsys):
     assert "--loc-hidden must be a positive number of units, not 0" in capsys.readouterr().err
     for flag, value, says in (("--classifier-lr-after-ramp", "-1", "0 (frozen) or more"),
                               ("--classifier-lr-after-ramp", "nan", "0 (frozen) or more"),
-                              ("--batch-size", "0", "at least 1")):
+                              ("--batch-size", "0", "at least 1"),
+                              ("--learning-rate", "0", "a positive number")):
         with pytest.raises(SystemExit) as stop:
             distorted.main([flag, value, "--kinds", "R"])
         assert stop.value.code == 2

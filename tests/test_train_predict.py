@@ -402,6 +402,20 @@ def test_classifier_lr_after_ramp_slows_only_the_classifier_once_the_ramp_is_ove
                                rtol=1e-4)
 
 
+def test_the_thirds_schedule_divides_the_rate_by_10_after_each_third():
+    config = training.TrainConfig(model={}, ckpt_dir="", learning_rate=0.5,
+                                  lr_schedule="thirds", steps=9)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        rate = training.learning_rate_schedule(config)
+        step = tf.train.get_global_step()
+        sess.run(tf.global_variables_initializer())
+        got = []
+        for value in range(10):
+            step.load(value, sess)
+            got.append(sess.run(rate))
+    np.testing.assert_allclose(got, [0.5] * 4 + [0.05] * 3 + [0.005] * 3, rtol=1e-6)
+
+
 @pytest.mark.parametrize("value", [-0.5, float("nan")])
 def test_a_negative_classifier_lr_after_ramp_is_refused(value):
     config = training.TrainConfig(model={}, ckpt_dir="", classifier_lr_after_ramp=value)
