@@ -114,7 +114,8 @@ def run(kind, stn, args, datasets, ckpt_dir):
         loc_lr_warmup=args.loc_lr_warmup if stn else 0,
         loc_keep_prob=args.loc_keep_prob,
         ramp_steps=args.ramp_steps,
-        classifier_lr_after_ramp=args.classifier_lr_after_ramp if stn else 1.0)
+        classifier_lr_after_ramp=args.classifier_lr_after_ramp if stn else 1.0,
+        classifier_slow_steps=args.classifier_slow_steps if stn else None)
     inputs = distort.training_inputs(datasets, kind, args.seed, args.ramp_steps,
                                      args.train_strength)
     start = time.time()
@@ -133,6 +134,7 @@ def run(kind, stn, args, datasets, ckpt_dir):
               "loc_keep_prob": args.loc_keep_prob if stn else None,
               "loc_hidden": args.loc_hidden if stn else None,
               "classifier_lr_after_ramp": args.classifier_lr_after_ramp if stn else None,
+              "classifier_slow_steps": args.classifier_slow_steps if stn else None,
               "ramp_steps": args.ramp_steps, "train_strength": args.train_strength,
               "optimizer": args.optimizer, "learning_rate": args.learning_rate,
               "lr_schedule": args.lr_schedule,
@@ -236,6 +238,17 @@ def table(records):
     return "\n".join(lines) + "\n"
 
 
+def steps_range(text):
+    """'FROM:UNTIL' -> (FROM, UNTIL), 0 <= FROM < UNTIL, for argparse."""
+    try:
+        start, until = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not FROM:UNTIL steps: {text!r}") from None
+    if not 0 <= start < until:
+        raise argparse.ArgumentTypeError(f"need 0 <= FROM < UNTIL, not {text!r}")
+    return start, until
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -293,6 +306,10 @@ def main(argv=None):
                         help="the ST-CNN's classifier learns at this multiple of its rate "
                              "once --ramp-steps are over, 0 freezing it (default: "
                              "%(default)s, unchanged)")
+    parser.add_argument("--classifier-slow-steps", type=steps_range, default=None,
+                        metavar="FROM:UNTIL",
+                        help="apply --classifier-lr-after-ramp over these steps instead "
+                             "(default: from the end of --ramp-steps to the last step)")
     parser.add_argument("--batch-size", type=int, default=50,
                         help="training images per step, for both models (default: "
                              "%(default)s, the tutorial's)")

@@ -39,6 +39,7 @@ class TrainConfig:
     loc_lr_warmup: int = 0       # ... reached from 1x over these first steps (0: at once)
     ramp_steps: int = 0          # distortions grow from none to full over these first steps
     classifier_lr_after_ramp: float = 1.0   # the classifier's rate after them (0: frozen)
+    classifier_slow_steps: tuple = None     # ... or over these steps [from, until) instead
     frames: int = 60             # of the learning animation, over the run (0: none)
 
     def check(self, train_size):
@@ -67,6 +68,11 @@ class TrainConfig:
         if not (math.isfinite(self.classifier_lr_after_ramp)
                 and self.classifier_lr_after_ramp >= 0):
             raise ValueError("--classifier-lr-after-ramp must be 0 (frozen) or more")
+        if self.classifier_slow_steps is not None:
+            start, until = self.classifier_slow_steps
+            if not 0 <= start < until:
+                raise ValueError("--classifier-slow-steps must be FROM:UNTIL, "
+                                 "0 <= FROM < UNTIL")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}")
 
@@ -210,22 +216,25 @@ def build_train_op(g, optimizer, global_step, config, make_optimizer):
 
     With Adam, scaling the loc net's gradients would change nothing (its steps do not
     depend on the gradients' scale), so ``loc_lr_multiplier`` != 1 (or a classifier
-    slowed after the curriculum, ``classifier_lr_after_ramp`` != 1) gives the
+    slowed, ``classifier_lr_after_ramp`` != 1) gives the
     variables in ``g["loc_variables"]`` an optimizer of their own at their multiple of
     the rate, and the classifier's ``optimizer`` one at its own.
     """
     loc_vars = g.get("loc_variables") or []
-    slowed = config.classifier_lr_after_ramp != 1.0 and config.ramp_steps
+    slowed = config.classifier_lr_after_ramp != 1.0 and (config.ramp_steps or
+                                                         config.classifier_slow_steps)
     if not loc_vars or (config.loc_lr_multiplier == 1.0 and not slowed):
         return optimizer.minimize(g["loss"], global_step=global_step)
     rest = [v for v in tf.trainable_variables() if v not in loc_vars]
     grads = tf.gradients(g["loss"], rest + loc_vars)
     if slowed:
-        # once the curriculum is over the classifier learns at this multiple of its
-        # rate, so the STN, not the classifier, has to absorb the full rotations
-        after = tf.cast(global_step >= config.ramp_steps, tf.float32)
+        # once the curriculum is over (or over the steps given) the classifier learns
+        # at this multiple of its rate, so the STN, not the classifier, has to absorb
+        # the full rotations
+        start, until = config.classifier_slow_steps or (config.ramp_steps, config.steps)
+        inside = tf.cast((global_step >= start) & (global_step < until), tf.float32)
         optimizer = make_optimizer(learning_rate_schedule(config)
-                                   * (1.0 + (config.classifier_lr_after_ramp - 1.0) * after))
+                                   * (1.0 + (config.classifier_lr_after_ramp - 1.0) * inside))
     loc_optimizer = make_optimizer(loc_lr_multiplier(config) * learning_rate_schedule(config))
     return tf.group(
         optimizer.apply_gradients(zip(grads[:len(rest)], rest), global_step=global_step),

@@ -81,7 +81,8 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, tmp_path):
     distorted.main(["--data-dir", str(mnist_dir), "--kinds", "R", "--models", "stn",
                     "--steps", "3", "--ramp-steps", "2", "--loc-start-scale", "0.5",
                     "--loc-keep-prob", "0.9", "--train-strength", "1.1", "--loc-hidden", "48",
-                    "--classifier-lr-after-ramp", "0", "--batch-size", "7", "--optimizer", "sgd",
+                    "--classifier-lr-after-ramp", "0", "--classifier-slow-steps", "1:2",
+                    "--batch-size", "7", "--optimizer", "sgd",
                     "--learning-rate", "0.01", "--lr-schedule", "thirds", "--tag", "smoke", "--results",
                     str(results), "--table", str(tmp_path / "r.md"), "--figures",
                     str(tmp_path / "fig"), "--ckpt-root", str(tmp_path / "ck")])
@@ -90,6 +91,7 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, tmp_path):
     assert record["loc_start_scale"] == 0.5 and record["loc_keep_prob"] == 0.9
     assert record["train_strength"] == 1.1 and record["loc_hidden"] == 48
     assert record["classifier_lr_after_ramp"] == 0 and record["batch_size"] == 7
+    assert record["classifier_slow_steps"] == [1, 2]          # a JSON list
     assert (record["optimizer"], record["learning_rate"], record["lr_schedule"]) == (
         "sgd", 0.01, "thirds")
     assert record["resumed_at_step"] == 0
@@ -161,6 +163,11 @@ def test_the_distorted_benchmark_refuses_a_value_out_of_range(capsys):
             distorted.main([flag, value, "--kinds", "R"])
         assert stop.value.code == 2
         assert f"{flag} must be {says}, not" in capsys.readouterr().err
+    for value in ("3", "2:x", "4:4"):
+        with pytest.raises(SystemExit) as stop:
+            distorted.main(["--classifier-slow-steps", value, "--kinds", "R"])
+        assert stop.value.code == 2
+        assert "--classifier-slow-steps" in capsys.readouterr().err
     for kinds, strength in (("RTS", "1.2"), ("R", "0.5"), ("R", "2.5")):
         try:
             distorted.main(["--kinds", kinds, "--train-strength", strength])

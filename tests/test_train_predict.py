@@ -376,13 +376,16 @@ def test_loc_lr_warmup_grows_the_loc_nets_rate_from_the_classifiers():
     np.testing.assert_allclose(got_rest, [-0.6], rtol=1e-5)
 
 
-def test_classifier_lr_after_ramp_slows_only_the_classifier_once_the_ramp_is_over():
+@pytest.mark.parametrize("slow_steps, classifier_moves", [
+    (None, [0.1, 0.1, 0.05, 0.05]),       # after the 2-step ramp
+    ((1, 3), [0.1, 0.05, 0.05, 0.1])])    # over steps 1 and 2 only
+def test_classifier_lr_after_ramp_slows_only_the_classifier(slow_steps, classifier_moves):
     # Adam moves a weight with a gradient of constant sign by exactly its rate a step:
-    # the classifier by 0.1 during the 2-step ramp, then by 0.5 x 0.1; the loc net by
-    # 0.1 throughout
+    # the classifier by 0.1, or 0.5 x 0.1 while slowed; the loc net by 0.1 throughout
     config = training.TrainConfig(model={}, ckpt_dir="", learning_rate=0.1,
                                   lr_schedule="constant", ramp_steps=2,
-                                  classifier_lr_after_ramp=0.5)
+                                  classifier_lr_after_ramp=0.5,
+                                  classifier_slow_steps=slow_steps)
     with tf.Graph().as_default(), tf.Session() as sess:
         loc = tf.Variable([0.0])
         rest = tf.Variable([0.0])
@@ -398,8 +401,7 @@ def test_classifier_lr_after_ramp_slows_only_the_classifier_once_the_ramp_is_ove
             sess.run(op)
             after = sess.run([loc, rest])
             moves.append([float(b[0] - a[0]) for a, b in zip(after, before)])
-    np.testing.assert_allclose(moves, [[0.1, 0.1], [0.1, 0.1], [0.1, 0.05], [0.1, 0.05]],
-                               rtol=1e-4)
+    np.testing.assert_allclose(moves, [[0.1, c] for c in classifier_moves], rtol=1e-4)
 
 
 def test_the_thirds_schedule_divides_the_rate_by_10_after_each_third():
@@ -420,6 +422,13 @@ def test_the_thirds_schedule_divides_the_rate_by_10_after_each_third():
 def test_a_negative_classifier_lr_after_ramp_is_refused(value):
     config = training.TrainConfig(model={}, ckpt_dir="", classifier_lr_after_ramp=value)
     with pytest.raises(ValueError, match="--classifier-lr-after-ramp"):
+        config.check(train_size=100)
+
+
+@pytest.mark.parametrize("steps", [(3, 3), (-1, 2), (5, 2)])
+def test_an_empty_classifier_slow_range_is_refused(steps):
+    config = training.TrainConfig(model={}, ckpt_dir="", classifier_slow_steps=steps)
+    with pytest.raises(ValueError, match="--classifier-slow-steps"):
         config.check(train_size=100)
 
 
