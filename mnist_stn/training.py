@@ -236,9 +236,12 @@ def build_train_op(g, optimizer, global_step, config, make_optimizer):
         optimizer = make_optimizer(learning_rate_schedule(config)
                                    * (1.0 + (config.classifier_lr_after_ramp - 1.0) * inside))
     loc_optimizer = make_optimizer(loc_lr_multiplier(config) * learning_rate_schedule(config))
-    return tf.group(
-        optimizer.apply_gradients(zip(grads[:len(rest)], rest), global_step=global_step),
-        loc_optimizer.apply_gradients(zip(grads[len(rest):], loc_vars)))
+    updates = [optimizer.apply_gradients(zip(grads[:len(rest)], rest)),
+               loc_optimizer.apply_gradients(zip(grads[len(rest):], loc_vars))]
+    # the step counts on only after both updates: each rate reads the step it is for
+    # (incremented by one of them, the other could read the next step's rate)
+    with tf.control_dependencies(updates):
+        return tf.group(global_step.assign_add(1))
 
 
 def loc_lr_multiplier(config):

@@ -349,73 +349,49 @@ def test_loc_lr_multiplier_moves_only_the_loc_net_faster():
     assert got_step == 1
 
 
-def test_loc_lr_warmup_grows_the_loc_nets_rate_from_the_classifiers():
-    # With a gradient of constant sign Adam moves each weight by exactly its rate per
-    # step: the loc net's rate is 1x, 1 + 9 x 1/4, 1 + 9 x 2/4 of 0.1 at steps 0, 1, 2
-    # of a 4-step warm-up to 10x, then 10x; the classifier's stays 0.1
-    config = training.TrainConfig(model={}, ckpt_dir="", learning_rate=0.1,
-                                  lr_schedule="constant", loc_lr_multiplier=10.0,
-                                  loc_lr_warmup=4)
+def adam_moves(config, steps):
+    """How far each of two weights, the loc net's and the classifier's, moves per step of
+    ``build_train_op`` (with Adam, each step moves a weight whose gradient keeps its
+    sign by exactly its learning rate). Returns (steps, 2): [loc net, classifier]."""
     with tf.Graph().as_default(), tf.Session() as sess:
         loc = tf.Variable([0.0])
         rest = tf.Variable([0.0])
         loss = tf.reduce_sum(loc * 2.0) + tf.reduce_sum(rest * 5.0)
         step = tf.train.get_or_create_global_step()
         op = training.build_train_op({"loss": loss, "loc_variables": [loc]},
-                                     tf.train.AdamOptimizer(0.1), step, config,
-                                     tf.train.AdamOptimizer)
+                                     tf.train.AdamOptimizer(config.learning_rate), step,
+                                     config, tf.train.AdamOptimizer)
         sess.run(tf.global_variables_initializer())
-        moves, last = [], 0.0
-        for _ in range(6):
+        moves = []
+        for _ in range(steps):
+            before = np.concatenate(sess.run([loc, rest]))
             sess.run(op)
-            now = float(sess.run(loc)[0])
-            moves.append(last - now)
-            last = now
-        got_rest = sess.run(rest)
-    np.testing.assert_allclose(moves, [0.1, 0.325, 0.55, 0.775, 1.0, 1.0], rtol=1e-4)
-    np.testing.assert_allclose(got_rest, [-0.6], rtol=1e-5)
+            moves.append(before - np.concatenate(sess.run([loc, rest])))
+    return np.array(moves)
+
+
+def test_loc_lr_warmup_grows_the_loc_nets_rate_from_the_classifiers():
+    # the loc net's rate is 1x, 1 + 9 x 1/4, 1 + 9 x 2/4 of 0.1 at steps 0, 1, 2 of a
+    # 4-step warm-up to 10x, then 10x; the classifier's stays 0.1
+    config = training.TrainConfig(model={}, ckpt_dir="", learning_rate=0.1,
+                                  lr_schedule="constant", loc_lr_multiplier=10.0,
+                                  loc_lr_warmup=4)
+    moves = adam_moves(config, 6)
+    np.testing.assert_allclose(moves[:, 0], [0.1, 0.325, 0.55, 0.775, 1.0, 1.0], rtol=1e-4)
+    np.testing.assert_allclose(moves[:, 1], [0.1] * 6, rtol=1e-4)
 
 
 @pytest.mark.parametrize("slow_steps, classifier_moves", [
     (None, [0.1, 0.1, 0.05, 0.05]),       # after the 2-step ramp
     ((1, 3), [0.1, 0.05, 0.05, 0.1])])    # over steps 1 and 2 only
 def test_classifier_lr_after_ramp_slows_only_the_classifier(slow_steps, classifier_moves):
-    # Adam moves a weight with a gradient of constant sign by exactly its rate a step:
-    # the classifier by 0.1, or 0.5 x 0.1 while slowed; the loc net by 0.1 throughout
+    # the classifier moves by 0.1, or 0.5 x 0.1 while slowed; the loc net by 0.1 throughout
     config = training.TrainConfig(model={}, ckpt_dir="", learning_rate=0.1,
                                   lr_schedule="constant", ramp_steps=2,
                                   classifier_lr_after_ramp=0.5,
                                   classifier_slow_steps=slow_steps)
-    with tf.Graph().as_default(), tf.Session() as sess:
-        loc = tf.Variable([0.0])
-        rest = tf.Variable([0.0])
-        loss = tf.reduce_sum(loc * 2.0) + tf.reduce_sum(rest * 5.0)
-        step = tf.train.get_or_create_global_step()
-        op = training.build_train_op({"loss": loss, "loc_variables": [loc]},
-                                     tf.train.AdamOptimizer(0.1), step, config,
-                                     tf.train.AdamOptimizer)
-        sess.run(tf.global_variables_initializer())
-        moves = []
-        for _ in range(4):
-            before = sess.run([loc, rest])
-            sess.run(op)
-            after = sess.run([loc, rest])
-            moves.append([float(b[0] - a[0]) for a, b in zip(after, before)])
+    moves = adam_moves(config, 4)
     np.testing.assert_allclose(moves, [[0.1, c] for c in classifier_moves], rtol=1e-4)
-
-
-def test_the_thirds_schedule_divides_the_rate_by_10_after_each_third():
-    config = training.TrainConfig(model={}, ckpt_dir="", learning_rate=0.5,
-                                  lr_schedule="thirds", steps=9)
-    with tf.Graph().as_default(), tf.Session() as sess:
-        rate = training.learning_rate_schedule(config)
-        step = tf.train.get_global_step()
-        sess.run(tf.global_variables_initializer())
-        got = []
-        for value in range(10):
-            step.load(value, sess)
-            got.append(sess.run(rate))
-    np.testing.assert_allclose(got, [0.5] * 4 + [0.05] * 3 + [0.005] * 3, rtol=1e-6)
 
 
 @pytest.mark.parametrize("value", [-0.5, float("nan")])
