@@ -39,7 +39,7 @@ class TrainConfig:
     loc_lr_warmup: int = 0       # ... reached from 1x over these first steps (0: at once)
     ramp_steps: int = 0          # distortions grow from none to full over these first steps
     classifier_lr_after_ramp: float = 1.0   # the classifier's rate after them (0: frozen)
-    classifier_slow_steps: tuple = None     # ... or over these steps [from, until) instead
+    classifier_slow_steps: tuple | None = None   # ... or over steps [from, until)
     frames: int = 60             # of the learning animation, over the run (0: none)
 
     def check(self, train_size):

@@ -83,8 +83,8 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, tmp_path):
                     "--loc-keep-prob", "0.9", "--train-strength", "1.1", "--loc-hidden", "48",
                     "--classifier-lr-after-ramp", "0", "--classifier-slow-steps", "1:2",
                     "--batch-size", "7", "--optimizer", "sgd",
-                    "--learning-rate", "0.01", "--lr-schedule", "thirds", "--tag", "smoke", "--results",
-                    str(results), "--table", str(tmp_path / "r.md"), "--figures",
+                    "--learning-rate", "0.01", "--lr-schedule", "thirds", "--tag", "smoke",
+                    "--results", str(results), "--table", str(tmp_path / "r.md"), "--figures",
                     str(tmp_path / "fig"), "--ckpt-root", str(tmp_path / "ck")])
     record = json.loads(results.read_text())["R/ST-CNN [smoke]"]
     assert record["steps"] == 3 and record["ramp_steps"] == 2
