@@ -99,8 +99,10 @@ def parse_args(argv=None):
         lr_schedule=args.lr_schedule, keep_prob=args.keep_prob,
         loc_keep_prob=args.loc_keep_prob, seed=args.seed, log_every=args.log_every,
         eval_every=args.eval_every, save_every=args.eval_every,
-        ramp_steps=int(tuned.get("ramp_share", 0) * args.steps),
+        ramp_steps=round(tuned.get("ramp_share", 0) * args.steps),
         loc_lr_multiplier=tuned.get("loc_lr_multiplier", 1.0) if args.stn else 1.0,
+        **(classifier_frozen(tuned["classifier_frozen"], args.steps)
+           if args.stn and "classifier_frozen" in tuned else {}),
         frames=args.frames, precision=precision.resolve(args.precision))
     try:
         config.check(train_size=TRAIN_FILE_SIZE - VALIDATION_SIZE)
@@ -108,6 +110,14 @@ def parse_args(argv=None):
         parser.error(str(e))
     print(precision.describe(config.precision, args.precision))
     return config, args.data_dir
+
+
+def classifier_frozen(shares, steps):
+    """TrainConfig settings that hold the classifier still over these shares of the
+    steps while the STN learns to turn digits for it (see distort.TRAINING)."""
+    start, until = (round(share * steps) for share in shares)
+    return {"classifier_lr_after_ramp": 0.0,
+            "classifier_slow_steps": (start, max(until, start + 1))}
 
 
 def train(config, datasets):

@@ -122,16 +122,20 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, tmp_path):
 
 def test_each_distortion_trains_with_its_measured_defaults():
     r = train.parse_args(["--distortion", "R", "--steps", "900"])[0]
-    assert r.ramp_steps == 300 and r.loc_lr_multiplier == 3.0
+    assert r.ramp_steps == 200 and r.loc_lr_multiplier == 3.0
+    # the classifier held still from 1/18 to 5/18 of the steps (2,000-10,000 of 36,000)
+    assert r.classifier_lr_after_ramp == 0.0 and r.classifier_slow_steps == (50, 250)
+    cnn = train.parse_args(["--distortion", "R", "--no-stn"])[0]
+    assert cnn.classifier_lr_after_ramp == 1.0 and cnn.ramp_steps == 8000
     for flags in (["--distortion", "RTS"], [], ["--distortion", "R", "--no-stn"],
                   ["--distortion", "E"], ["--distortion", "P"], ["--distortion", "clutter"]):
         config = train.parse_args(flags)[0]
         assert config.loc_lr_multiplier == 1.0
         kind = flags[1] if flags else ""
-        budget = {"R": 80000, "RTS": 50000, "P": 72000, "E": 60000, "clutter": 24000}.get(
+        budget = {"R": 36000, "RTS": 50000, "P": 72000, "E": 60000, "clutter": 24000}.get(
             kind, 12000)
         assert config.steps == budget                        # the measured budgets
-        ramp = {"R": 26666, "clutter": 8000}.get(kind, 0)
+        ramp = {"R": 8000, "clutter": 8000}.get(kind, 0)
         assert config.ramp_steps == ramp                     # the CNN: the same data
         # only clutter's box starts zoomed in (half the canvas's side)
         assert config.model.get("loc_start_scale", 1.0) == (0.5 if kind == "clutter" else 1.0)
