@@ -63,12 +63,12 @@ from mnist_stn.constants import IMAGE_PIXELS, IMAGE_SIZE
 KINDS = ("none", "R", "RTS", "P", "E", "clutter")
 CANVAS_SIZE = {"none": 28, "R": 28, "RTS": 42, "P": 28, "E": 28, "clutter": 60}
 # Training settings measured to make the STN rectify (docs/results.md), by distortion:
-# on R, the curriculum over the first third of the steps and the loc net learning at 3x
-# the classifier's rate took the rotation left after the STN from 46.5 to 22.9 degrees
-# and the error from 1.24% to 1.02% in 12,000 steps. "steps": what 30 minutes of
-# training hold on a 2-core AVX-512 CPU in bfloat16 (R: 26 min there, 0.68%; RTS: 25
-# min, 0.71% against the CNN's 1.64% with the same steps; P: 27.6 min, 1.07% against
-# 2.32%; E: 23.5 min, 0.84% against 1.16%). On clutter the box zoomed in only when it
+# on R, a curriculum (the rotations growing over the first steps) and the loc net
+# learning at 3x the classifier's rate took the rotation left after the STN from 46.5
+# to 22.9 degrees and the error from 1.24% to 1.02% in 12,000 steps. "steps": what 30
+# minutes of training hold on a 2-core AVX-512 CPU in bfloat16 (RTS: 25 min, 0.71%
+# against the CNN's 1.64% with the same steps; P: 27.6 min, 1.07% against 2.32%; E:
+# 23.5 min, 0.84% against 1.16%). On clutter the box zoomed in only when it
 # started zoomed in (half the canvas's side: "loc_start_scale") and the digits
 # started at the centre (the curriculum): 1.08% error and a box of 21% of the canvas in
 # 24,000 steps (32 min on a slower, shared Xeon), against 2.57% and 64% without either.
