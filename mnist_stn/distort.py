@@ -74,9 +74,9 @@ CANVAS_SIZE = {"none": 28, "R": 28, "RTS": 42, "P": 28, "E": 28, "clutter": 60}
 # 24,000 steps (32 min on a slower, shared Xeon), against 2.57% and 64% without either.
 # On R the STN turned the most rotated digits nearly upright only when the classifier
 # was held still while it learned ("classifier_frozen", shares of the steps: from 2,000
-# to 10,000 of 36,000, the curriculum over the first 8,000): 0.85% error and 18.3
-# degrees left in 36,000 steps (20 min on a 2-core AMD EPYC with avx512_bf16), against
-# 0.68% and 23.3 degrees in 80,000 steps without.
+# to 10,000 of 36,000, the curriculum over the first 8,000): 0.88% error and 17.8
+# degrees left in 36,000 steps over two seeds (17-20 min on a 2-core AMD EPYC with
+# avx512_bf16), against 0.68% and 23.3 degrees in 80,000 steps without.
 TRAINING = {"R": {"ramp_share": 2 / 9, "loc_lr_multiplier": 3.0, "steps": 36000,
                   "classifier_frozen": (1 / 18, 5 / 18)},
             "RTS": {"steps": 50000}, "P": {"steps": 72000}, "E": {"steps": 60000},
