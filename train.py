@@ -49,8 +49,9 @@ def build_parser():
         help="train and test on distorted digits, as in the STN paper: R rotated, RTS "
              "rotated/scaled/translated on 42x42, P projective, E elastic, clutter on "
              "60x60; the loc net then starts at the identity, as the paper's, and "
-             "for R the rotations grow from none to full over the first third of the "
-             "steps while the loc net learns at 3x the rate; for clutter the digits "
+             "for R the rotations grow from none to full over the first 2/9 of the "
+             "steps, the loc net learns at 3x the rate and the classifier is held still "
+             "from 1/18 to 5/18 of the steps; for clutter the digits "
              "move out from the centre over the first third and the box starts on the "
              "central quarter of the canvas, half its side (default: %(default)s)")
     add("--data-dir", default=None,
