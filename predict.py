@@ -8,9 +8,16 @@ drawn on them, and the STN's rectified digits below with the predicted labels; m
 are red. Pass the model flags given to train.py (--no-stn, --distortion) to find its
 checkpoint.
 """
+import signal
+import sys
+
+if __name__ == "__main__":
+    # Ctrl-C ends a prediction at once, quietly, even while TensorFlow loads: it has
+    # nothing to save
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import argparse
 import os
-import sys
 
 import numpy as np
 
@@ -43,10 +50,10 @@ def build_parser():
     parser.add_argument("--out-dir", default=None,
                         help="where to write the figures and rectified images "
                              "(default: the checkpoint directory)")
-    parser.add_argument("--precision", choices=precision.PRECISIONS, default="auto",
+    parser.add_argument("--precision", choices=precision.PRECISIONS, default=None,
                         help="fp32, or bf16 for the convolutions and matrix products; "
                              "auto: bf16 where the CPU has bfloat16 dot products "
-                             "(default: %(default)s)")
+                             "(default: the one the model was trained in)")
     parser.add_argument("--num-images", type=int, default=20,
                         help="test digits (and at most as many mistakes) in the grids "
                              "(default: %(default)s)")
@@ -60,17 +67,26 @@ def parse_args(argv=None):
         args.ckpt_dir = checkpoints.default_dir(args.stn, args.distortion or "none")
     if args.out_dir is None:
         args.out_dir = args.ckpt_dir
-    args.precision = precision.resolve(args.precision)
+    args.ckpt_dir, args.out_dir = map(os.path.expanduser, (args.ckpt_dir, args.out_dir))
+    if args.precision is not None:
+        args.precision = precision.resolve(args.precision)
     if args.num_images < 1:
         parser.error("--num-images must be at least 1")
     return args
 
 
-def restore(ckpt_dir, precision="fp32"):
-    """The trained model in ``ckpt_dir``."""
-    return checkpoints.Restored(ckpt_dir, model.build_graph, precision=precision,
-                                how_to_train="run train.py first with the model flags "
-                                             "given here (--no-stn, --distortion)")
+def restore(ckpt_dir, precision=None, stn=None):
+    """The trained model in ``ckpt_dir``, in ``precision`` (default: the one it was
+    trained in). ``stn`` False refuses an STN model (the user said --no-stn)."""
+    restored = checkpoints.Restored(ckpt_dir, model.build_graph, precision=precision,
+                                    how_to_train="run train.py first with the model flags "
+                                                 "given here (--no-stn, --distortion)",
+                                    needs=("stn", "distortion", "image_size"))
+    if stn is False and restored.config["stn"]:
+        restored.close()
+        raise checkpoints.CheckpointError(f"{ckpt_dir} holds an STN model, not the plain "
+                                          "CNN that --no-stn asks for")
+    return restored
 
 
 def test_set(restored, data_dir, distortion):
@@ -180,10 +196,17 @@ def classify_files(restored, paths, out_dir):
 
 
 def main(argv=None):
+    try:
+        return run(argv)
+    except KeyboardInterrupt:           # Ctrl-C, even while TensorFlow starts
+        return 130
+
+
+def run(argv):
     args = parse_args(argv)
     try:
-        restored = restore(args.ckpt_dir, args.precision)
-        os.makedirs(args.out_dir, exist_ok=True)
+        restored = restore(args.ckpt_dir, args.precision, stn=args.stn)
+        checkpoints.make_dir(args.out_dir, "--out-dir")
         if args.images:
             failed = classify_files(restored, args.images, args.out_dir)
             if failed:
@@ -198,6 +221,10 @@ def main(argv=None):
         draw_grids(result, test_images, labels, restored, args.out_dir, args.num_images)
     except (checkpoints.CheckpointError, data.DataError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:                # a figure that cannot be written
+        print(f"error: cannot write into --out-dir {args.out_dir} "
+              f"({e.strerror or e}: {e.filename})", file=sys.stderr)
         return 1
     return 0
 

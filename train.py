@@ -6,8 +6,12 @@
                                  # exactly the tutorial (slower to converge)
     python train.py --distortion RTS       # the STN paper's rotated/scaled/moved digits
 
-Checkpoints, TensorBoard summaries and metrics.json go to --ckpt-dir. Running again
-resumes from the latest checkpoint; Ctrl-C saves one before it exits.
+Checkpoints, TensorBoard summaries and metrics.json go to --ckpt-dir, a folder that
+can be moved or copied. Running again resumes from its newest intact checkpoint; Ctrl-C,
+SIGTERM or a closed terminal save one before it exits. Flags changed on resume apply to
+the steps still to come and are listed when it resumes (the schedule then runs over the
+new --steps); a model flag (--no-stn, --distortion) of another model, or --steps below
+the saved step, is refused. One training at a time writes into a folder.
 """
 import argparse
 import sys
@@ -137,6 +141,9 @@ def main(argv=None):
         train(config, data.load_mnist(data_dir, seed=config.seed))
     except (data.DataError, checkpoints.CheckpointError, training.TrainingError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:                # e.g. a file in the folder made read-only
+        print(f"error: cannot write {e.filename} ({e.strerror or e})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

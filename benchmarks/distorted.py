@@ -58,9 +58,17 @@ def rotation_spread(restored, test_images, labels, kind):
     # clockwise, so an STN that undoes a share k of each clockwise lean has slope k.
     lean, elongation = geometry.ink_lean(test_images)
     long = elongation > LONG
-    left["lean_undone"] = float(np.polyfit(lean[long], own_pose[long], 1)[0])
-    left["lean_correlation"] = float(np.corrcoef(lean[long], own_pose[long])[0, 1])
+    left["lean_undone"], left["lean_correlation"] = lean_fit(lean[long], own_pose[long])
     return float(np.degrees(params["angle"]).std()), left["std"], left
+
+
+def lean_fit(lean, pose):
+    """The slope and correlation of the STN's pose against the digits' lean, or
+    (None, None) where fewer than three digits (or no spread of lean) leave nothing to
+    fit."""
+    if len(lean) < 3 or np.ptp(lean) == 0 or np.ptp(pose) == 0:
+        return None, None
+    return (float(np.polyfit(lean, pose, 1)[0]), float(np.corrcoef(lean, pose)[0, 1]))
 
 
 def most_rotated_grid(restored, test_images, labels, digits, kind, figures_dir):

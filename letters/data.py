@@ -260,9 +260,9 @@ def load_letters(data_dir=None, seed=GENERATION_SEED, count=COUNT, split=SPLIT,
     else:
         ours = (manifest is not None or not data_dir
                 or os.path.exists(os.path.join(directory, WRITING)))
-        if not ours and _letter_files(directory):
+        if not ours and os.path.isdir(directory) and os.listdir(directory):
             raise data.DataError(
-                f"{directory} holds PNG files but no {MANIFEST}, so it is not a captcha letter "
+                f"{directory} holds files but no {MANIFEST}, so it is not a captcha letter "
                 f"set written here; name an empty or new directory for the letters.")
         progress(f"Generating {count} captcha letters into {directory} (seed {seed})...")
         start = time.perf_counter()

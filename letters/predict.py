@@ -5,9 +5,16 @@
 
 Pass --no-stn (or --ckpt-dir) as given to letters.train to find its checkpoint.
 """
+import signal
+import sys
+
+if __name__ == "__main__":
+    # Ctrl-C ends a prediction at once, quietly, even while TensorFlow loads: it has
+    # nothing to save
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import argparse
 import os
-import sys
 
 import numpy as np
 
@@ -36,10 +43,10 @@ def build_parser():
                         help="the generated letters (default: as letters.train)")
     parser.add_argument("--out-dir", default=None,
                         help="where to write the figures (default: the checkpoint directory)")
-    parser.add_argument("--precision", choices=precision.PRECISIONS, default="auto",
+    parser.add_argument("--precision", choices=precision.PRECISIONS, default=None,
                         help="fp32, or bf16 for the convolutions and matrix products; "
                              "auto: bf16 where the CPU has bfloat16 dot products "
-                             "(default: %(default)s)")
+                             "(default: the one the model was trained in)")
     parser.add_argument("--num-images", type=int, default=20,
                         help="test letters (and at most as many mistakes) in the grids "
                              "(default: %(default)s)")
@@ -51,15 +58,19 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     args.ckpt_dir = args.ckpt_dir or checkpoints.default_dir(args.stn, root=CKPT_ROOT)
     args.out_dir = args.out_dir or args.ckpt_dir
-    args.precision = precision.resolve(args.precision)
+    args.ckpt_dir, args.out_dir = map(os.path.expanduser, (args.ckpt_dir, args.out_dir))
+    if args.precision is not None:
+        args.precision = precision.resolve(args.precision)
     if args.num_images < 1:
         parser.error("--num-images must be at least 1")
     return args
 
 
-def restore(ckpt_dir, precision="fp32"):
+def restore(ckpt_dir, precision=None):
+    """The trained model in ``ckpt_dir``, by default in the precision it was trained in."""
     return checkpoints.Restored(ckpt_dir, model.build_graph, precision=precision,
-                                how_to_train="run python -m letters.train first")
+                                how_to_train="run python -m letters.train first",
+                                needs=("stn", "width"))
 
 
 def report(result, labels, restored):
@@ -117,10 +128,17 @@ def classify_files(restored, paths, out_dir):
 
 
 def main(argv=None):
+    try:
+        return run(argv)
+    except KeyboardInterrupt:           # Ctrl-C, even while TensorFlow starts
+        return 130
+
+
+def run(argv):
     args = parse_args(argv)
     try:
         restored = restore(args.ckpt_dir, args.precision)
-        os.makedirs(args.out_dir, exist_ok=True)
+        checkpoints.make_dir(args.out_dir, "--out-dir")
         if args.images:
             failed = classify_files(restored, args.images, args.out_dir)
             if failed:
@@ -133,6 +151,10 @@ def main(argv=None):
         draw_grids(result, test.images, test.labels, restored, args.out_dir, args.num_images)
     except (checkpoints.CheckpointError, data.DataError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:                # a figure that cannot be written
+        print(f"error: cannot write into --out-dir {args.out_dir} "
+              f"({e.strerror or e}: {e.filename})", file=sys.stderr)
         return 1
     return 0
 

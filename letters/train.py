@@ -122,6 +122,9 @@ def main(argv=None):
     except (data.DataError, checkpoints.CheckpointError, training.TrainingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:                # e.g. a file in the folder made read-only
+        print(f"error: cannot write {e.filename} ({e.strerror or e})", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 0

@@ -44,6 +44,8 @@ class TrainConfig:
 
     def check(self, train_size):
         """Raise ValueError naming the flag of the first value that cannot train."""
+        if not 0 <= self.seed < 2 ** 32:             # NumPy's and TF's seed range
+            raise ValueError(f"--seed must be in 0..{2 ** 32 - 1}, not {self.seed}")
         if self.frames < 0:
             raise ValueError("--frames must be 0 (no animation) or more")
         for name in ("steps", "log_every", "eval_every", "save_every"):
@@ -100,7 +102,15 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
       TrainingError on a NaN loss; checkpoints.CheckpointError on a folder of another
       model or a damaged checkpoint; KeyboardInterrupt after saving on Ctrl-C.
     """
+    config = dataclasses.replace(config, ckpt_dir=os.path.expanduser(config.ckpt_dir))
     checkpoints.prepare_dir(config.ckpt_dir, config.model)
+    with checkpoints.lock(config.ckpt_dir):
+        return _fit(config, build_graph, train_set, validation, test, make_augment,
+                    make_optimizer)
+
+
+def _fit(config, build_graph, train_set, validation, test, make_augment, make_optimizer):
+    """``fit`` inside its folder's lock."""
     tf.reset_default_graph()
     tf.set_random_seed(config.seed)
     g = build_graph(config.model)
@@ -110,26 +120,42 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
     with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
         train_op = build_train_op(g, optimizer, global_step, config, make_optimizer)
     image_summary = build_image_summary(g)
-    saver = tf.train.Saver(max_to_keep=3)
+    # a loss can stay finite while a far too large rate has made weights inf or NaN
+    weights_finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v))
+                                    for v in tf.trainable_variables()])
+    checkpointer = checkpoints.Checkpointer(config.ckpt_dir)
+    metrics_path = os.path.join(config.ckpt_dir, checkpoints.METRICS_FILE)
 
     with tf.Session(config=precision.session_config(config.precision)) as sess, \
             StopRequests() as stop:
-        latest = checkpoints.restore_or_initialize(sess, saver, config.ckpt_dir)
+        restored = checkpointer.restore_or_initialize(sess)
+        step = int(sess.run(global_step))
+        record = Record(config, checkpoints.read_json(config.ckpt_dir,
+                                                      checkpoints.METRICS_FILE), step,
+                        optimizer=type(optimizer).__name__)
         checkpoints.write_json(os.path.join(config.ckpt_dir, checkpoints.CONFIG_FILE),
                                config.model)
-        step = int(sess.run(global_step))
         replay_batches(train_set, step, config.batch_size)
         augment = make_augment(step) if make_augment else None
         film = start_film(config, g, validation[0], step)
         frame_every = max(1, config.steps // config.frames) if film else 0
+        saved = restored
 
         def save():
+            if not sess.run(weights_finite):
+                raise TrainingError(
+                    f"the weights became NaN or infinite by step {step}; stopped without "
+                    f"saving. Last good checkpoint: {checkpoints.CKPT_NAME}-{saved}"
+                    if saved is not None else
+                    f"the weights became NaN or infinite by step {step}; stopped without "
+                    "saving. Try a smaller --learning-rate.")
             if film:
                 start = time.time()
                 film.save()
                 film.seconds += time.time() - start
-            return saver.save(sess, os.path.join(config.ckpt_dir, checkpoints.CKPT_NAME),
-                              global_step=step)
+            name = checkpointer.save(sess, step)
+            checkpoints.write_json(metrics_path, record.metrics(step, log, name, film))
+            return step
 
         def take_frame():
             start = time.time()
@@ -141,7 +167,8 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
         if film:
             take_frame()                    # where this run starts
 
-        writer = tf.summary.FileWriter(config.ckpt_dir, None if latest else sess.graph)
+        writer = tf.summary.FileWriter(config.ckpt_dir,
+                                       None if restored is not None else sess.graph)
         log = Progress(config, step)
         try:
             while step < config.steps and not stop.requested:
@@ -150,11 +177,11 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
                     images = augment(images)
                 loss, acc = train_step(sess, g, train_op, images, labels, config)
                 if not math.isfinite(loss):
-                    last = tf.train.latest_checkpoint(config.ckpt_dir)
                     raise TrainingError(
                         f"the loss became {loss} at step {step + 1}; stopped without saving. "
-                        f"Last good checkpoint: {last or 'none'}. Try a smaller "
-                        "--learning-rate.")
+                        "Last good checkpoint: "
+                        f"{saved is None and 'none' or f'{checkpoints.CKPT_NAME}-{saved}'}. "
+                        "Try a smaller --learning-rate.")
                 step += 1
                 if step % config.eval_every == 0 or step == config.steps:
                     log.validation = accuracy(sess, g, *validation)
@@ -167,37 +194,95 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
                 if film and (step % frame_every == 0 or step == config.steps):
                     take_frame()
                 if step % config.save_every == 0 and step < config.steps:
-                    save()                  # the last step is saved below, once
+                    saved = save()          # the last step is saved below, once
         finally:
             writer.close()
             if hasattr(augment, "close"):
                 augment.close()
-        if film:
-            take_frame()                    # where this run ends (also on Ctrl-C)
-        path = save()
         train_seconds = log.elapsed()
-        if film:
-            gif = film.write_gif(os.path.join(config.ckpt_dir, animation.GIF_FILE), config.steps)
-            print(f"Wrote {gif}, {len(film.steps)} frames")
+        if step != saved:                   # a finished run run again trains nothing
+            if film:
+                take_frame()                # where this run ends (also on Ctrl-C)
+            saved = save()
+            if film:
+                gif = film.write_gif(os.path.join(config.ckpt_dir, animation.GIF_FILE),
+                                     config.steps)
+                print(f"Wrote {gif}, {len(film.steps)} frames")
+        path = checkpoints.prefix(config.ckpt_dir, saved)
         if stop.requested:
             print(f"\nInterrupted at step {step}; saved {path}. "
                   "Run the same command again to resume.")
             raise KeyboardInterrupt
-        test_accuracy = accuracy(sess, g, *test)
-
-    settings = {k: v for k, v in dataclasses.asdict(config).items() if k != "model"}
-    metrics = {**config.model, **settings, "steps": step,
-               "optimizer": type(optimizer).__name__,
-               "test_accuracy": test_accuracy, "validation_accuracy": log.validation,
-               "train_seconds_this_run": round(train_seconds, 1),
-               "resumed_at_step": log.start_step,   # 0 unless resumed from a checkpoint
-               "images_per_second": log.images_per_second(step, train_seconds),
-               "checkpoint": path,
-               "frame_seconds": round(film.seconds, 2) if film else None,
-               "losses": log.losses}
-    checkpoints.write_json(os.path.join(config.ckpt_dir, checkpoints.METRICS_FILE), metrics)
+        record.test_accuracy = accuracy(sess, g, *test)
+        metrics = record.metrics(step, log, os.path.basename(path), film, train_seconds)
+    checkpoints.write_json(metrics_path, metrics)
     print(f"Saved {path}")
     return metrics
+
+
+class Record:
+    """What metrics.json holds: the settings, every logged loss of the run so far (across
+    resumes), and once it ends its accuracies. Written at every save."""
+
+    def __init__(self, config, previous, step, optimizer):
+        self.config, self.step, self.optimizer = config, step, optimizer
+        self.previous = previous or {}
+        self.test_accuracy = None
+        if self.previous:
+            self.check_resume(step)
+        # losses logged after the checkpoint resumed from never happened, for this run
+        self.losses = [pair for pair in self.previous.get("losses", []) if pair[0] <= step]
+        self.earlier_seconds = (self.previous.get("train_seconds") or 0.0) if step else 0.0
+
+    def check_resume(self, step):
+        """Refuse --steps below the checkpoint's; say which settings changed."""
+        if step > self.config.steps:
+            raise checkpoints.CheckpointError(
+                f"{self.config.ckpt_dir} holds step {step}, past --steps "
+                f"{self.config.steps}; pass --steps {step} or more, or another --ckpt-dir")
+        if not step:
+            return
+        changed = [f"{name} {value} (was {self.previous[name]})"
+                   for name, value in settings(self.config).items()
+                   if name in RESUMED_SETTINGS and name in self.previous
+                   and self.previous[name] != value]
+        if changed:
+            print(f"Resuming at step {step} with changed settings: {', '.join(changed)}. "
+                  "The steps trained so far stay as they were; the steps to come use the "
+                  "new values (the learning-rate schedule runs over the new --steps).",
+                  flush=True)
+
+    def metrics(self, step, log, checkpoint, film, train_seconds=None):
+        seconds = log.elapsed() if train_seconds is None else train_seconds
+        rate = log.images_per_second(step, seconds)
+        return {**self.config.model, **settings(self.config), "steps": step,
+                "optimizer": self.optimizer, "test_accuracy": self.test_accuracy,
+                "validation_accuracy": log.validation,
+                "train_seconds_this_run": round(seconds, 1),
+                "train_seconds": round(self.earlier_seconds + seconds, 1),
+                "resumed_at_step": log.start_step,   # 0 unless resumed from a checkpoint
+                "images_per_second": rate if rate is not None
+                else self.previous.get("images_per_second"),
+                "checkpoint": checkpoint,
+                "frame_seconds": round(film.seconds, 2) if film else None,
+                "losses": self.losses + log.losses}
+
+
+# Settings that may change on resume; the rest (the model, --steps below the
+# checkpoint) are refused. Their change is said when a run resumes.
+RESUMED_SETTINGS = ("steps", "batch_size", "learning_rate", "lr_schedule", "keep_prob",
+                    "loc_keep_prob", "seed", "precision", "loc_lr_multiplier",
+                    "loc_lr_warmup", "ramp_steps", "classifier_lr_after_ramp",
+                    "classifier_slow_steps")
+
+
+def settings(config):
+    """The TrainConfig as metrics.json records it: no model, no folder (it can move)."""
+    out = {k: v for k, v in dataclasses.asdict(config).items()
+           if k not in ("model", "ckpt_dir")}
+    if out.get("classifier_slow_steps") is not None:
+        out["classifier_slow_steps"] = list(out["classifier_slow_steps"])
+    return out
 
 
 def start_film(config, g, validation_images, step):
@@ -343,8 +428,12 @@ def format_seconds(seconds):
     return f"{minutes}m{seconds:02d}s"
 
 
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
 class StopRequests:
-    """Ctrl-C and SIGTERM ask the loop to stop; it checks ``requested`` between steps.
+    """Ctrl-C, SIGTERM and SIGHUP ask the loop to stop; it checks ``requested`` between steps.
 
     So an interrupt never lands inside TF, the summary writer or a save, and a second
     Ctrl-C (impatience) cannot cut the final save short: the step under way takes
@@ -361,8 +450,8 @@ class StopRequests:
         self.requested = True
 
     def __enter__(self):
-        self._previous = {sig: signal.signal(sig, self._handle)
-                          for sig in (signal.SIGINT, signal.SIGTERM)}
+        # SIGHUP: the terminal was closed
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
         return self
 
     def __exit__(self, *exc):

@@ -196,7 +196,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(fake_mnist_dir, tmp_p
     with pytest.raises(training.TrainingError, match="loss became"):
         train.train(config, small_datasets(fake_mnist_dir))
     assert checkpoint_step(tmp_path) is not None and checkpoint_step(tmp_path) < 50
-    assert not (tmp_path / checkpoints.METRICS_FILE).exists()
+    metrics = json.loads((tmp_path / checkpoints.METRICS_FILE).read_text())
+    assert metrics["steps"] == checkpoint_step(tmp_path) and metrics["test_accuracy"] is None
 
 
 def test_checkpoint_of_the_other_model_is_refused(fake_mnist_dir, tmp_path):
@@ -234,23 +235,25 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(mnist_dir, tmp_path, presse
     assert "Interrupted at step" in out and "Traceback" not in err
     step = checkpoint_step(tmp_path)
     assert step is not None and step >= 5
-    assert checkpoints.unlisted_steps(str(tmp_path)) == []
+    assert checkpoints.checkpoint_steps(str(tmp_path))[0] == step
     assert (tmp_path / animation.GIF_FILE).stat().st_size > 0     # the film so far
 
 
-def test_unlisted_checkpoint_files_are_reported(fake_mnist_dir, tmp_path, capsys):
-    # what a save cut off by a kill leaves: data and index files that `checkpoint`
-    # does not list; the next run says why it does not resume from them
-    train.train(train_config(tmp_path, "--steps", "2", "--no-stn", "--eval-every", "1"),
+def test_a_damaged_newest_checkpoint_is_skipped_for_the_one_before(fake_mnist_dir, tmp_path,
+                                                                   capsys):
+    # what a save cut off by a kill, or a truncated copy, leaves: the newest files
+    # unreadable; the run resumes from the newest intact one and names the bad files
+    train.train(train_config(tmp_path, "--steps", "3", "--no-stn", "--eval-every", "1"),
                 small_datasets(fake_mnist_dir))
-    for path in tmp_path.glob("model.ckpt-2.*"):
-        shutil.copy(path, tmp_path / path.name.replace("-2.", "-7."))
+    data_file = next(tmp_path.glob("model.ckpt-3.data-*"))
+    data_file.write_bytes(data_file.read_bytes()[:100])
     capsys.readouterr()
-    train.train(train_config(tmp_path, "--steps", "3", "--no-stn"),
-                small_datasets(fake_mnist_dir))
+    metrics = train.train(train_config(tmp_path, "--steps", "4", "--no-stn"),
+                          small_datasets(fake_mnist_dir))
     out = capsys.readouterr().out
-    assert "checkpoint files of step 7" in out and "never listed" in out
-    assert "Resuming from" in out and "model.ckpt-2" in out
+    assert "Skipping the damaged" in out and "model.ckpt-3.*" in out
+    assert f"Resuming from {tmp_path / 'model.ckpt-2'}" in out
+    assert metrics["resumed_at_step"] == 2 and metrics["steps"] == 4
 
 
 @pytest.mark.parametrize("module", [train, predict])
@@ -299,7 +302,7 @@ def test_damaged_checkpoint_is_one_clear_error(fake_mnist_dir, tmp_path, capsys)
     assert "cannot restore" in err and "model.ckpt-2" in err and len(err.splitlines()) == 1
     # the reason TF gives, not the header of its error message
     assert "Graph execution error" not in err and "Read less bytes" in err
-    with pytest.raises(checkpoints.CheckpointError, match="cannot resume.*Read less bytes"):
+    with pytest.raises(checkpoints.CheckpointError, match="cannot restore.*Read less bytes"):
         train.train(train_config(tmp_path, "--steps", "4", "--no-stn"),
                     small_datasets(fake_mnist_dir))
 
