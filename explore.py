@@ -142,7 +142,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("image", nargs="?", metavar="IMAGE",
-                        help="an image file of a digit (PNG, JPEG, GIF or BMP), made to "
+                        help="an image file of a digit (PNG, JPEG, GIF, BMP or WebP), made to "
                              "look like MNIST as predict.py does (default: a test digit)")
     parser.add_argument("--index", type=int, default=0,
                         help="which MNIST test digit, without IMAGE (default: %(default)s)")

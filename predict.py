@@ -34,7 +34,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="*", metavar="IMAGE",
-                        help="your own digit images (PNG, JPEG, GIF or BMP, any size); "
+                        help="your own digit images (PNG, JPEG, GIF, BMP or WebP, any size; photos are turned upright as their EXIF says); "
                              "without them, evaluate on the test set")
     parser.add_argument("--no-stn", dest="stn", action="store_false",
                         help="the plain CNN's checkpoint: checkpoints/cnn by default")

@@ -33,7 +33,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="*", metavar="IMAGE",
-                        help="your own images of one letter (PNG, JPEG, GIF or BMP); "
+                        help="your own images of one letter (PNG, JPEG, GIF, BMP or WebP); "
                              "without them, evaluate on the test letters")
     parser.add_argument("--no-stn", dest="stn", action="store_false",
                         help="the plain CNN's checkpoint: checkpoints/letters/cnn by default")

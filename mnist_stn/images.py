@@ -6,9 +6,12 @@ description of how MNIST was made). A photo of a digit on paper is none of these
 ``to_mnist`` repeats those steps on it: invert, remove the paper, crop, fit to 20x20
 with area averaging, then centre by mass.
 """
+import io
 import sys
+import warnings
 
 import numpy as np
+from PIL import Image, ImageOps
 
 from mnist_stn.compat import tf
 from mnist_stn.constants import IMAGE_SIZE, PIXEL_SCALE
@@ -22,8 +25,10 @@ INK_LEVEL = 0.5         # of the ink's peak: the bounding box is that of clear i
 # Measured on real MNIST: the centre of mass averages pixel index (14.00, 14.01), not 13.5.
 CENTRE_INDEX = IMAGE_SIZE / 2
 RGB_TO_GRAY = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, like TF
-# How the files TF decodes begin: PNG, JPEG, GIF (two versions), BMP (WebP: bytes 8-11)
-_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")
+FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP")     # MPO: a phone's JPEG
+# A photo is shrunk to this longer side as it is read: far above the 20 px the digit
+# ends at, far below what would fill the memory (a 10000x10000 photo is 1.2 GB as floats)
+MAX_SIDE = 2048
 
 
 class ImageError(Exception):
@@ -31,7 +36,7 @@ class ImageError(Exception):
 
 
 def load_image(path):
-    """Decode a PNG, JPEG, GIF or BMP file into grayscale in [0, 1].
+    """Decode an image file into grayscale in [0, 1].
 
     Returns:
       (H, W) float32 array in [0, 1], 0 = black.
@@ -42,17 +47,20 @@ def load_image(path):
     return np.clip(image @ RGB_TO_GRAY, 0.0, 1.0).astype(np.float32)
 
 
-def load_color(path):
-    """Decode a PNG, JPEG, GIF or BMP file into RGB in [0, 1].
+def load_color(path, max_side=MAX_SIDE):
+    """Decode a PNG, JPEG, GIF, BMP or WebP file into RGB in [0, 1], upright.
 
-    TensorFlow's own decoders are used, so what loads here is exactly what TF can read.
-    Transparent pixels are composited on white first: a digit drawn on a transparent
-    background would otherwise come out as ink on black (transparent RGB is usually 0).
+    Pillow decodes it: it turns a photo as its EXIF orientation says (a phone stores an
+    upright photo turned, with a tag that says so), and shrinks a large picture while
+    reading it, so its longer side is at most ``max_side`` (JPEG decodes at a reduced
+    size directly). Transparent pixels are composited on a background that contrasts
+    with the visible ink: white under dark ink, black under light ink, so a digit
+    drawn on a transparent background is kept whatever its colour.
 
     Returns:
       (H, W, 3) float32 array in [0, 1], 0 = black; a gray file gives three equal channels.
     Raises:
-      ImageError: the file is missing, a directory, or not an image TF can decode.
+      ImageError: the file is missing, a directory, or not an image Pillow can decode.
     """
     try:
         with open(path, "rb") as f:
@@ -60,27 +68,53 @@ def load_color(path):
     except OSError as err:
         raise ImageError(
             f"Cannot read image file '{path}': {err.strerror or err}.") from None
-    if not data.startswith(_SIGNATURES) and data[8:12] != b"WEBP":
-        # said here, before TF's decoder would log its own warning on the console
-        raise ImageError(f"'{path}' is not a PNG, JPEG, GIF or BMP image "
-                         "that TensorFlow can decode.")
-    with tf.Graph().as_default(), tf.Session() as sess:
-        # channels=0 keeps the file's own channels, so alpha survives; float32 scales
-        # 8- and 16-bit files alike to [0, 1]; a GIF gives its first frame.
-        decoded = tf.io.decode_image(data, channels=0, dtype=tf.float32,
-                                     expand_animations=False)
-        try:
-            image = sess.run(decoded)                      # (H, W, C), C in 1..4
-        except tf.errors.OpError:
-            raise ImageError(f"'{path}' is not a PNG, JPEG, GIF or BMP image "
-                             "that TensorFlow can decode.") from None
-    if image.shape[-1] in (2, 4):                          # gray+alpha or RGBA
-        color, alpha = image[..., :-1], image[..., -1:]
-        # All-zero alpha is an unused byte (32-bit BMPs), not an invisible picture.
-        image = color * alpha + (1.0 - alpha) if alpha.any() else color  # on white
-    if image.shape[-1] == 1:
-        image = np.repeat(image, 3, axis=-1)                # (H, W, 1) -> (H, W, 3)
-    return np.clip(image, 0.0, 1.0).astype(np.float32)
+    not_an_image = ImageError(f"'{path}' is not a PNG, JPEG, GIF, BMP or WebP image "
+                              "that can be decoded.")
+    try:
+        with warnings.catch_warnings():
+            # the size is checked below, and a large picture is shrunk while reading
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.format not in FORMATS:
+                    raise not_an_image
+                image.draft("RGB", (max_side, max_side))   # JPEG: decode at 1/2..1/8
+                image.seek(0)                              # a GIF's first frame
+                image = ImageOps.exif_transpose(image)
+                image.thumbnail((max_side, max_side), Image.Resampling.BOX)
+                pixels = _to_float(image)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise not_an_image from None
+    except MemoryError:
+        raise ImageError(f"'{path}' is too large to decode here.") from None
+    if pixels.shape[-1] in (2, 4):                         # gray+alpha or RGBA
+        color, alpha = pixels[..., :-1], pixels[..., -1:]
+        if alpha.min() < 1.0:
+            ink = (color.mean(-1, keepdims=True) * alpha).sum() / max(alpha.sum(), 1e-6)
+            background = 0.0 if ink > 0.5 else 1.0         # contrasting with the ink
+            pixels = color * alpha + background * (1.0 - alpha)
+        else:
+            pixels = color
+    if pixels.shape[-1] == 1:
+        pixels = np.repeat(pixels, 3, axis=-1)              # (H, W, 1) -> (H, W, 3)
+    return np.clip(pixels, 0.0, 1.0).astype(np.float32)
+
+
+def _to_float(image):
+    """A Pillow image -> (H, W, C) float32 in [0, 1], C in 1..4; alpha kept."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):       # 16-bit gray
+        return (np.asarray(image, np.float32) / 65535.0)[..., None]
+    if image.mode == "F":
+        return np.asarray(image, np.float32)[..., None]
+    transparent = "A" in image.getbands() or "transparency" in image.info
+    gray = image.mode in ("1", "L", "LA") or (image.mode == "P" and _gray_palette(image))
+    mode = ("LA" if transparent else "L") if gray else ("RGBA" if transparent else "RGB")
+    pixels = np.asarray(image.convert(mode), np.float32) / 255.0
+    return pixels if pixels.ndim == 3 else pixels[..., None]
+
+
+def _gray_palette(image):
+    palette = np.asarray(image.getpalette() or [0, 0, 0]).reshape(-1, 3)
+    return bool((palette == palette[:, :1]).all())
 
 
 def to_mnist(gray, source="the image"):

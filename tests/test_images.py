@@ -1,5 +1,8 @@
 """images.py on drawings made here: inversion, 20-px fit, mass centring, formats, errors."""
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +10,9 @@ from PIL import Image
 
 from mnist_stn.compat import tf
 from mnist_stn.constants import IMAGE_SIZE, PIXEL_SCALE
-from mnist_stn.images import ImageError, load_image, prepare, to_mnist
+from mnist_stn.images import MAX_SIDE, ImageError, load_image, prepare, to_mnist
+
+ROOT = Path(__file__).resolve().parents[1]
 
 HEIGHT, WIDTH = 200, 120             # the "photo": white paper, portrait
 CENTRE = IMAGE_SIZE / 2              # 14: where real MNIST digits have their centre of mass
@@ -274,3 +279,71 @@ def test_blank_jpeg_is_blank_despite_noise(tmp_path):
     path = save(tmp_path / "grain.jpg", img, quality=70)
     with pytest.raises(ImageError, match="blank"):
         prepare(path)
+
+
+# Each EXIF orientation says how to turn the stored pixels to show the photo upright;
+# here: the stored pixels of an upright picture, as a camera held that way writes them.
+STORED = {3: lambda up: np.rot90(up, 2), 6: lambda up: np.rot90(up, 1),
+          8: lambda up: np.rot90(up, -1)}
+
+
+def save_with_orientation(path, pixels, orientation, **options):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.ascontiguousarray(pixels)).save(path, exif=exif, **options)
+    return path
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED))
+def test_a_photo_is_read_upright_as_its_exif_orientation_says(tmp_path, orientation):
+    upright = load_image(save(tmp_path / "upright.png", ell()))
+    stored = save_with_orientation(tmp_path / "turned.png", STORED[orientation](ell()),
+                                   orientation)
+    np.testing.assert_array_equal(load_image(stored), upright)
+
+
+def test_a_phone_jpeg_stored_turned_gives_the_upright_digit(tmp_path):
+    upright = prepare(save(tmp_path / "upright.jpg", ell(), quality=95))
+    turned = prepare(save_with_orientation(tmp_path / "phone.jpg", STORED[6](ell()), 6,
+                                           quality=95))
+    assert np.abs(turned - upright).max() < 0.1
+    # read as stored it would lie on its side: far from the upright digit
+    assert np.abs(to_mnist(np.rot90(upright)) - upright).max() > 0.5
+
+
+def test_webp_loads(tmp_path):
+    path = tmp_path / "bar.webp"
+    Image.fromarray(bar()).save(path, lossless=True)
+    np.testing.assert_allclose(prepare(path), bar_expected(), atol=1e-6)
+
+
+def test_a_white_digit_on_a_transparent_background_is_a_digit(tmp_path):
+    # drawing apps export this: white strokes, the rest transparent (and black beneath)
+    rgba = np.zeros((HEIGHT, WIDTH, 4), np.uint8)
+    rgba[20:100, 64:104] = WHITE                  # the bar, opaque white
+    out = prepare(save(tmp_path / "white_on_clear.png", rgba))
+    np.testing.assert_allclose(out, bar_expected(), atol=1e-6)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_huge_picture_is_shrunk_while_read(tmp_path, suffix):
+    # 10000x10000: 1.2 GB as float RGB; read whole it peaked near 5 GB
+    side = 10000
+    image = Image.new("RGB" if suffix == ".jpg" else "L", (side, side), "white")
+    image.paste("black", (4000, 2000, 6000, 8000))            # a bar, 2000 x 6000
+    path = tmp_path / f"huge{suffix}"
+    image.save(path, **({"quality": 90} if suffix == ".jpg" else {"compress_level": 1}))
+    del image
+    code = ("import resource, sys\n"
+            "from mnist_stn import images\n"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "gray = images.load_image(sys.argv[1])\n"
+            "digit = images.prepare(sys.argv[1])\n"
+            "grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before\n"
+            "print(gray.shape[0], gray.shape[1], grown // 1024, round(float(digit.sum())))\n")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, cwd=ROOT, check=True).stdout.split()
+    height, width, grown_mb, ink = map(int, out)
+    assert max(height, width) <= MAX_SIDE
+    assert grown_mb < 600, f"reading it grew the process by {grown_mb} MB"
+    assert ink > 100                                     # the bar is there, 20 px long
