@@ -13,6 +13,7 @@ right are theta's six entries. Moving either set moves the other. Without a disp
 ``--save`` writes the figure for the values given as flags.
 """
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -163,6 +164,10 @@ def build_parser():
 def parse_theta(parser, args):
     """The theta (6,) the flags ask for; a bad value is one argparse error line."""
     if args.theta is None:
+        for flag, *_ in MOVES:
+            value = getattr(args, flag.replace("-", "_"))
+            if not np.isfinite(value):
+                parser.error(f"--{flag} must be a finite number, not {value}")
         for flag in ("zoom-x", "zoom-y"):
             if getattr(args, flag.replace("-", "_")) == 0:
                 parser.error(f"--{flag} must not be 0 (the digit would vanish)")
@@ -175,6 +180,19 @@ def parse_theta(parser, args):
     if theta.shape != (6,) or not np.isfinite(theta).all():
         parser.error(f"--theta needs six comma-separated numbers, not {args.theta!r}")
     return theta
+
+
+def check_save_path(parser, path):
+    """Refuse, before any work, a --save that matplotlib could not write."""
+    import matplotlib.figure
+    formats = matplotlib.figure.Figure().canvas.get_supported_filetypes()
+    extension = os.path.splitext(path)[1].lstrip(".").lower()
+    if extension not in formats:
+        parser.error(f"--save {path}: name a file ending in one of "
+                     f"{', '.join('.' + name for name in sorted(formats))}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        parser.error(f"--save {path}: there is no folder {folder}")
 
 
 def load_digit(args):
@@ -191,6 +209,8 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     theta = parse_theta(parser, args)
+    if args.save:
+        check_save_path(parser, args.save)
     import matplotlib
     if args.save:
         matplotlib.use("Agg")

@@ -19,6 +19,30 @@ def run_main(main):
         sys.exit(130)
 
 
+# Benchmarks keep each run's checkpoint folder here unless told: a stopped benchmark run
+# again resumes from it
+CKPT_ROOT = os.path.join("checkpoints", "benchmarks")
+
+
+def add_keep_flags(parser, name):
+    """--ckpt-root (by default CKPT_ROOT/``name``) and --overwrite, the same in every
+    training benchmark."""
+    parser.add_argument("--ckpt-root", default=os.path.join(CKPT_ROOT, name),
+                        help="keep each run's checkpoint folder here, so a stopped benchmark "
+                             "resumes when run again (default: %(default)s)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace runs already recorded in --results (without it, a "
+                             "run of a recorded name is refused before it starts)")
+
+
+def refuse_recorded(parser, records, keys, overwrite):
+    """One argparse error line if a run would replace a recorded one unasked."""
+    taken = [key for key in keys if key in records]
+    if taken and not overwrite:
+        parser.error(f"{', '.join(taken)} already recorded in {records.path}; pass "
+                     "--overwrite to replace, or --results/--tag for a trial")
+
+
 def wall_time(record):
     """'12.3 min', marked when the run resumed: its wall time then misses the steps an
     earlier process trained (its images/s do not: they count this process's steps)."""

@@ -14,7 +14,6 @@ R and RTS it measures how much rotation the STN removed.
 import argparse
 import os
 import shutil
-import tempfile
 import time
 
 import numpy as np
@@ -24,6 +23,7 @@ from benchmarks import common
 from mnist_stn import (animation, checkpoints, data, distort, figures, geometry, precision,
                        training)
 from mnist_stn.compat import tf
+from mnist_stn.constants import TRAIN_FILE_SIZE, VALIDATION_SIZE
 from mnist_stn.training import TrainConfig
 
 # Jaderberg et al. 2015, Table 1: % test error of the CNN and the ST-CNN (affine).
@@ -71,7 +71,7 @@ def lean_fit(lean, pose):
     return (float(np.polyfit(lean, pose, 1)[0]), float(np.corrcoef(lean, pose)[0, 1]))
 
 
-def most_rotated_grid(restored, test_images, labels, digits, kind, figures_dir):
+def most_rotated_grid(restored, test_images, labels, digits, kind, figures_dir, tag):
     """The grid of the FIGURE_DIGITS most rotated test digits: do they stand up?"""
     with distort.Distorter(kind, seed=distort.TEST_SEED) as distorter:
         _, params = distorter(digits, return_params=True)
@@ -79,7 +79,7 @@ def most_rotated_grid(restored, test_images, labels, digits, kind, figures_dir):
     out = restored.run(test_images[chosen])
     size = distort.CANVAS_SIZE[kind]
     parts = geometry.decompose(out["theta"], size)
-    path = os.path.join(figures_dir, f"{kind}-most-rotated.png")
+    path = os.path.join(figures_dir, f"{figure_name(kind, tag)}-most-rotated.png")
     figures.save_grid(path, test_images[chosen].reshape(-1, size, size), out["rectified"],
                       out["probabilities"].argmax(1), labels[chosen],
                       title=f"ST-CNN on {kind}: the {FIGURE_DIGITS} most rotated test digits "
@@ -110,9 +110,9 @@ def how_it_found(restored, test_images, digits, kind):
             float(inside.mean()))
 
 
-def run(kind, stn, args, datasets, ckpt_dir):
-    """Train one model on one distortion; returns its record."""
-    config = TrainConfig(
+def make_config(kind, stn, args, ckpt_dir):
+    """The TrainConfig of one run: one model on one distortion."""
+    return TrainConfig(
         model={"stn": stn, "distortion": kind, "image_size": distort.CANVAS_SIZE[kind],
                "loc_head": args.loc_head, "loc_start_scale": args.loc_start_scale,
                "loc_hidden": args.loc_hidden},
@@ -124,6 +124,11 @@ def run(kind, stn, args, datasets, ckpt_dir):
         ramp_steps=args.ramp_steps,
         classifier_lr_after_ramp=args.classifier_lr_after_ramp if stn else 1.0,
         classifier_slow_steps=args.classifier_slow_steps if stn else None)
+
+
+def run(kind, stn, args, datasets, ckpt_dir):
+    """Train one model on one distortion; returns its record."""
+    config = make_config(kind, stn, args, ckpt_dir)
     inputs = distort.training_inputs(datasets, kind, args.seed, args.ramp_steps,
                                      args.train_strength)
     start = time.time()
@@ -155,7 +160,7 @@ def run(kind, stn, args, datasets, ckpt_dir):
         out = restored.run(test_images[:FIGURE_DIGITS])
         size = config.model["image_size"]
         os.makedirs(args.figures, exist_ok=True)
-        record["figure"] = os.path.join(args.figures, f"{kind}.png")
+        record["figure"] = os.path.join(args.figures, f"{figure_name(kind, args.tag)}.png")
         figures.save_grid(record["figure"], test_images[:FIGURE_DIGITS].reshape(-1, size, size),
                           out["rectified"], out["probabilities"].argmax(1),
                           labels[:FIGURE_DIGITS], title=f"ST-CNN on {kind}: input (top), "
@@ -163,13 +168,15 @@ def run(kind, stn, args, datasets, ckpt_dir):
                           boxes=geometry.sampled_box(out["theta"], size))
         gif = os.path.join(ckpt_dir, animation.GIF_FILE)
         if os.path.exists(gif):
-            record["animation"] = os.path.join(args.figures, f"{kind}-learning.gif")
+            record["animation"] = os.path.join(args.figures,
+                                               f"{figure_name(kind, args.tag)}-learning.gif")
             shutil.copyfile(gif, record["animation"])
         if kind in ROTATING:
             record["angle_std"], record["residual_angle_std"], record["turn_left"] = \
                 rotation_spread(restored, datasets.test.images, labels, kind)
             record["most_rotated_figure"] = most_rotated_grid(
-                restored, test_images, labels, datasets.test.images, kind, args.figures)
+                restored, test_images, labels, datasets.test.images, kind, args.figures,
+                args.tag)
         if kind in LOCATING:
             record["box_area"], record["centre_in_box"] = how_it_found(
                 restored, test_images, datasets.test.images, kind)
@@ -177,10 +184,19 @@ def run(kind, stn, args, datasets, ckpt_dir):
     return record
 
 
+def figure_name(kind, tag):
+    """A run's figures are named by its distortion and tag: an ablation or a trial never
+    draws over the main runs' figures."""
+    return safe_name(kind + (f"-{tag}" if tag else ""))
+
+
+def safe_name(name):
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
 def checkpoint_folder(root, name, kind, tag):
     """Where a run of model ``name`` ("cnn" or "stn") is kept under --ckpt-root."""
-    folder = f"{name}-{kind}" + (f"-{tag}" if tag else "")
-    return os.path.join(root, "".join(c if c.isalnum() or c in "-_." else "_" for c in folder))
+    return os.path.join(root, safe_name(f"{name}-{kind}" + (f"-{tag}" if tag else "")))
 
 
 def remeasure(kind, args, records, parser):
@@ -281,9 +297,6 @@ def main(argv=None):
                         help="where the ST-CNN grids go (default: %(default)s)")
     parser.add_argument("--precision", choices=precision.PRECISIONS, default="auto",
                         help="as train.py's --precision (default: %(default)s)")
-    parser.add_argument("--ckpt-root", default=None,
-                        help="keep each run's checkpoint folder here, as <model>-<kind>[-tag] "
-                             "(default: a temporary folder, deleted at the end)")
     parser.add_argument("--tag", default="",
                         help="an ablation's name: its runs are recorded apart from the "
                              "main table's, in the ablation table (default: none)")
@@ -333,21 +346,19 @@ def main(argv=None):
     parser.add_argument("--ramp-steps", type=int, default=0,
                         help="as train.py's --ramp-steps, for both models (default: "
                              "%(default)s)")
+    common.add_keep_flags(parser, "distorted")
     args = parser.parse_args(argv)
     args.precision = precision.resolve(args.precision)
-    for flag in ("loc_start_scale", "loc_keep_prob"):
-        if not 0.0 < getattr(args, flag) <= 1.0:       # also refuses NaN
-            parser.error(f"--{flag.replace('_', '-')} must be in (0, 1], not "
-                         f"{getattr(args, flag)}")
-    if args.loc_lr_warmup < 0:
-        parser.error(f"--loc-lr-warmup must be 0 (none) or more steps, not {args.loc_lr_warmup}")
-    if not args.classifier_lr_after_ramp >= 0.0:       # also refuses NaN
-        parser.error("--classifier-lr-after-ramp must be 0 (frozen) or more, not "
-                     f"{args.classifier_lr_after_ramp}")
-    if not args.learning_rate > 0.0:                   # also refuses NaN
-        parser.error(f"--learning-rate must be a positive number, not {args.learning_rate}")
-    if args.batch_size < 1:
-        parser.error(f"--batch-size must be at least 1, not {args.batch_size}")
+    if not 0.0 < args.loc_start_scale <= 1.0:          # also refuses NaN
+        parser.error(f"--loc-start-scale must be in (0, 1], not {args.loc_start_scale}")
+    models = args.models.split(",")
+    if not models or not set(models) <= {"cnn", "stn"}:
+        parser.error(f"--models takes cnn and/or stn, not {args.models}")
+    try:
+        for stn in (False, True):
+            make_config("R", stn, args, "").check(train_size=TRAIN_FILE_SIZE - VALIDATION_SIZE)
+    except ValueError as e:
+        parser.error(str(e))
     if args.loc_hidden < 1:
         parser.error(f"--loc-hidden must be a positive number of units, not {args.loc_hidden}")
     kinds = args.kinds.split(",")
@@ -359,20 +370,19 @@ def main(argv=None):
 
     records = common.Records(args.results, args.table, table)
     if args.remeasure:
-        if not args.ckpt_root:
-            parser.error("--remeasure needs --ckpt-root, where the runs were kept")
         for kind in kinds:
             remeasure(kind, args, records, parser)
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        root = args.ckpt_root or tmp
-        for kind in kinds:
-            for name in args.models.split(","):
-                datasets = data.load_mnist(args.data_dir, seed=args.seed)
-                record = run(kind, name == "stn", args, datasets,
-                             checkpoint_folder(root, name, kind, args.tag))
-                tag = f" [{args.tag}]" if args.tag else ""
-                records.add(f"{kind}/{record['model']}{tag}", {**record, "tag": args.tag})
+    tag = f" [{args.tag}]" if args.tag else ""
+    names = {"cnn": "CNN", "stn": "ST-CNN"}
+    common.refuse_recorded(parser, records, [f"{kind}/{names[name]}{tag}" for kind in kinds
+                                             for name in models], args.overwrite)
+    for kind in kinds:
+        for name in models:
+            datasets = data.load_mnist(args.data_dir, seed=args.seed)
+            record = run(kind, name == "stn", args, datasets,
+                         checkpoint_folder(args.ckpt_root, name, kind, args.tag))
+            records.add(f"{kind}/{record['model']}{tag}", {**record, "tag": args.tag})
     print(table(records.data))
 
 

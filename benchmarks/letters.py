@@ -26,7 +26,6 @@ import argparse
 import dataclasses
 import os
 import re
-import tempfile
 import time
 
 import numpy as np
@@ -325,10 +324,6 @@ def main(argv=None):
                         help="JSON record of all runs (default: %(default)s)")
     parser.add_argument("--table", default=os.path.join("benchmarks", "results", "letters.md"),
                         help="markdown tables rebuilt from --results (default: %(default)s)")
-    parser.add_argument("--ckpt-root", default=None,
-                        help="keep the checkpoints of every run under this directory "
-                             "(default: a temporary directory, deleted); bnstats reads "
-                             "the runs' checkpoints from here")
     parser.add_argument("--batch-norm", choices=model.NORMS, default=model.NORMS[0],
                         help="batch renormalisation (the tutorial's) or plain batch norm "
                              "in every run (default: %(default)s)")
@@ -346,6 +341,7 @@ def main(argv=None):
                              "already has")
     parser.add_argument("--figure", default=os.path.join("docs", "letters.png"),
                         help="the STN-CNN's grid of test letters (default: %(default)s)")
+    common.add_keep_flags(parser, "letters")
     args = parser.parse_args(argv)
     parts = args.parts.split(",")
     unknown = set(parts) - {"speed", "main", "ablations", "bnstats"}
@@ -358,12 +354,14 @@ def main(argv=None):
         variants = []
     if len(variants) != len(args.variants.split(",")):
         parser.error(f"--variants takes numbers from 1 to {len(ABLATIONS)}")
-    if "bnstats" in parts and not args.ckpt_root:
-        parser.error("bnstats reads the runs' checkpoints: give --ckpt-root")
     try:
         seeds = [int(seed) for seed in args.seeds.split(",")]
     except ValueError:
         parser.error(f"--seeds takes comma-separated integers, not {args.seeds!r}")
+    if any(not 0 <= seed < 2 ** 32 for seed in seeds):
+        parser.error(f"--seeds must be in 0..{2 ** 32 - 1}, not {args.seeds}")
+    if args.steps < 1 or args.ablation_steps < 1:
+        parser.error("--steps and --ablation-steps must be at least 1")
     args.precision = precision.resolve(args.precision)
 
     records = common.Records(args.results, args.table, tables)
@@ -404,69 +402,79 @@ def main(argv=None):
             drawn.append(letter_strokes(test))
         return drawn[0]
 
-    with tempfile.TemporaryDirectory() as tmp:
-        root = args.ckpt_root or tmp
-        for seed in seeds if "main" in parts else ():
-            for name in SEED_ACCURACY:
-                key = record_key("main", tagged(name), seed)
-                if args.skip_recorded and key in records:
-                    continue
-                sets = datasets(seed)
-                restored, result = run(name, config(
-                    root, name, seed, {"stn": name == "STN-CNN",
-                                       "pixel_range": args.pixel_range},
-                    steps=args.steps), "adam", sets,
-                    strokes(sets.test) if name == "STN-CNN" else None)
-                records.add(key, {**result, "width": 1.0})
-                if name == "STN-CNN" and seed == seeds[0]:
-                    draw_figure(restored, sets.test, args.figure)
-                restored.close()
-        for seed in seeds if "ablations" in parts else ():
-            for name, model_changes, changes, _ in variants:
-                key = record_key("ablation", name + suffix, seed)
-                if args.skip_recorded and key in records:
-                    continue
-                changes = dict(changes)
-                optimizer = changes.pop("optimizer", "adam")
-                sets = datasets(seed)
-                restored, result = run(name, config(
-                    root, name, seed, {**model_changes, "width": args.ablation_width},
-                    steps=args.ablation_steps, **changes), optimizer, sets, strokes(sets.test))
-                records.add(key, {**result, "width": args.ablation_width})
-                restored.close()
-        for seed in seeds if "bnstats" in parts else ():
+    if not args.skip_recorded:
+        planned = (["speed"] if "speed" in parts else []) + [
+            record_key(part, name, seed) for seed in seeds
+            for part, names in (("main", [tagged(n) for n in SEED_ACCURACY]),
+                                ("ablation", [n + suffix for n, *_ in variants]),
+                                ("bnstats", [tagged(n) for n in list(SEED_ACCURACY)
+                                             + [n for n, *_ in ABLATIONS]]))
+            if part in parts or (part == "ablation" and "ablations" in parts)
+            for name in names]
+        common.refuse_recorded(parser, records, planned, args.overwrite)
+
+    root = args.ckpt_root
+    for seed in seeds if "main" in parts else ():
+        for name in SEED_ACCURACY:
+            key = record_key("main", tagged(name), seed)
+            if args.skip_recorded and key in records:
+                continue
             sets = datasets(seed)
-            test = sets.test
-            for name in list(SEED_ACCURACY) + [name for name, *_ in ABLATIONS]:
-                folder = run_dir(root, name, seed)
-                main_run = name in SEED_ACCURACY
-                name = tagged(name)
-                if not os.path.isdir(folder):
-                    print(f"bnstats: no checkpoint of {name}, seed {seed}, under {root}; "
-                          "skipped")
-                    continue
-                if args.skip_recorded and record_key("bnstats", name, seed) in records:
-                    continue
-                restored = checkpoints.Restored(folder, model.build_graph,
-                                                precision=args.precision)
-                trained = record_key("main" if main_run else "ablation", name, seed)
-                if restored.g["theta"] is not None and trained in records:
-                    # measured again on the checkpoint as trained (the letter's strokes
-                    # are newer than some records); the record's training fields kept
-                    records.add(trained, {**records.data[trained],
-                                          **stn_effect(restored, test.images, strokes(test))})
-                record = {
-                    "moving_averages": 100 * restored.evaluate(test.images,
-                                                               test.labels)["accuracy"],
-                    "batch_statistics": batch_statistics_accuracy(restored, test, batch)}
-                # last: it overwrites the restored session's moving averages
-                bn_stats.reestimate(restored.sess, restored.g, sets.train.images)
-                record["reestimated"] = 100 * restored.evaluate(test.images,
-                                                                test.labels)["accuracy"]
-                records.add(record_key("bnstats", name, seed),
-                            {**record, "seed": seed, "checkpoint": restored.checkpoint,
-                             **common.stamp()})
-                restored.close()
+            restored, result = run(name, config(
+                root, name, seed, {"stn": name == "STN-CNN",
+                                   "pixel_range": args.pixel_range},
+                steps=args.steps), "adam", sets,
+                strokes(sets.test) if name == "STN-CNN" else None)
+            records.add(key, {**result, "width": 1.0})
+            if name == "STN-CNN" and seed == seeds[0]:
+                draw_figure(restored, sets.test, args.figure)
+            restored.close()
+    for seed in seeds if "ablations" in parts else ():
+        for name, model_changes, changes, _ in variants:
+            key = record_key("ablation", name + suffix, seed)
+            if args.skip_recorded and key in records:
+                continue
+            changes = dict(changes)
+            optimizer = changes.pop("optimizer", "adam")
+            sets = datasets(seed)
+            restored, result = run(name, config(
+                root, name, seed, {**model_changes, "width": args.ablation_width},
+                steps=args.ablation_steps, **changes), optimizer, sets, strokes(sets.test))
+            records.add(key, {**result, "width": args.ablation_width})
+            restored.close()
+    for seed in seeds if "bnstats" in parts else ():
+        sets = datasets(seed)
+        test = sets.test
+        for name in list(SEED_ACCURACY) + [name for name, *_ in ABLATIONS]:
+            folder = run_dir(root, name, seed)
+            main_run = name in SEED_ACCURACY
+            name = tagged(name)
+            if not os.path.isdir(folder):
+                print(f"bnstats: no checkpoint of {name}, seed {seed}, under {root}; "
+                      "skipped")
+                continue
+            if args.skip_recorded and record_key("bnstats", name, seed) in records:
+                continue
+            restored = checkpoints.Restored(folder, model.build_graph,
+                                            precision=args.precision)
+            trained = record_key("main" if main_run else "ablation", name, seed)
+            if restored.g["theta"] is not None and trained in records:
+                # measured again on the checkpoint as trained (the letter's strokes
+                # are newer than some records); the record's training fields kept
+                records.add(trained, {**records.data[trained],
+                                      **stn_effect(restored, test.images, strokes(test))})
+            record = {
+                "moving_averages": 100 * restored.evaluate(test.images,
+                                                           test.labels)["accuracy"],
+                "batch_statistics": batch_statistics_accuracy(restored, test, batch)}
+            # last: it overwrites the restored session's moving averages
+            bn_stats.reestimate(restored.sess, restored.g, sets.train.images)
+            record["reestimated"] = 100 * restored.evaluate(test.images,
+                                                            test.labels)["accuracy"]
+            records.add(record_key("bnstats", name, seed),
+                        {**record, "seed": seed, "checkpoint": restored.checkpoint,
+                         **common.stamp()})
+            restored.close()
     print(tables(records.data))
 
 

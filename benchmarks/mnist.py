@@ -10,12 +10,12 @@ table --table is rebuilt from all records.
 """
 import argparse
 import os
-import tempfile
 import time
 
 import model
 from benchmarks import common
 from mnist_stn import data, distort, precision, training
+from mnist_stn.constants import TRAIN_FILE_SIZE, VALIDATION_SIZE
 from mnist_stn.training import TrainConfig
 
 DEFAULTS = TrainConfig(model={}, ckpt_dir="")
@@ -44,7 +44,7 @@ def table(records):
         lines.append(f"| {key} | {r['model']} | {r.get('precision', 'fp32')} | {r['steps']} "
                      f"| {r['learning_rate']:g} "
                      f"{r['lr_schedule']} | {r['test_accuracy']:.2%} | "
-                     f"{r['wall_minutes']:.1f} min | {r['images_per_second']:.0f} | "
+                     f"{r['wall_minutes']:.1f} min | {r['images_per_second'] or 0:.0f} | "
                      f"`{r['command']}`, {r['machine']}, {r['date']} |")
     return "\n".join(lines) + "\n"
 
@@ -66,28 +66,32 @@ def main(argv=None):
                         help="as train.py's --precision (default: %(default)s)")
     parser.add_argument("--tag", default="defaults",
                         help="names the runs in the records (default: %(default)s)")
-    parser.add_argument("--ckpt-root", default=None,
-                        help="keep the checkpoints under this folder (default: a temporary "
-                             "folder, deleted)")
     parser.add_argument("--results", default=os.path.join("benchmarks", "results", "mnist.json"),
                         help="JSON record of all runs (default: %(default)s)")
     parser.add_argument("--table", default=os.path.join("benchmarks", "results", "mnist.md"),
                         help="markdown table rebuilt from --results (default: %(default)s)")
+    common.add_keep_flags(parser, "mnist")
     args = parser.parse_args(argv)
     models = args.models.split(",")
     if not set(models) <= set(NAMES):
         parser.error(f"--models takes stn and/or cnn, not {args.models}")
-
-    records = common.Records(args.results, args.table, table)
-    datasets = data.load_mnist(args.data_dir, seed=args.seed)
     settings = {"steps": args.steps, "learning_rate": args.learning_rate,
                 "lr_schedule": args.lr_schedule, "seed": args.seed,
                 "precision": precision.resolve(args.precision)}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in models:
-            ckpt = os.path.join(args.ckpt_root or tmp, f"{args.tag}-{name}")
-            records.add(f"{args.tag}/{name}", run(name, settings, datasets, ckpt))
-            datasets = data.load_mnist(args.data_dir, seed=args.seed)   # fresh batch order
+    try:
+        TrainConfig(model={}, ckpt_dir="", **settings).check(
+            train_size=TRAIN_FILE_SIZE - VALIDATION_SIZE)
+    except ValueError as e:
+        parser.error(str(e))
+    records = common.Records(args.results, args.table, table)
+    common.refuse_recorded(parser, records, [f"{args.tag}/{name}" for name in models],
+                           args.overwrite)
+
+    datasets = data.load_mnist(args.data_dir, seed=args.seed)
+    for name in models:
+        ckpt = os.path.join(args.ckpt_root, f"{args.tag}-{name}")
+        records.add(f"{args.tag}/{name}", run(name, settings, datasets, ckpt))
+        datasets = data.load_mnist(args.data_dir, seed=args.seed)   # fresh batch order
     print(table(records.data))
 
 

@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+import zipfile
 
 import matplotlib
 
@@ -28,6 +29,8 @@ PANEL = 16               # digits filmed: two rows of eight, each input above it
 PER_ROW = 8
 GIF_FILE = "learning.gif"
 FRAMES_FILE = "frames.npz"
+# what np.load raises on a damaged .npz: not a zip, a short read, a missing array
+DAMAGED = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 MAX_FRAMES = 40          # frames in the GIF (taken evenly when more were recorded): ~1.6 MB
 FPS = 6
 HOLD_LAST = 2 * FPS      # the trained state stays on screen two seconds before the loop
@@ -45,14 +48,20 @@ class Film:
         self.seconds = 0.0                               # spent recording, for the metrics
 
     def resume(self, step):
-        """Take back the frames of the run so far (none after ``step``)."""
+        """Take back the frames of the run so far (none after ``step``); a damaged file
+        is said in one line and the film starts again from here."""
         if not os.path.exists(self.path):
             return
-        with np.load(self.path) as saved:
-            keep = saved["steps"] <= step
-            self.steps = saved["steps"][keep].tolist()
-            self.thetas = list(saved["thetas"][keep])
-            self.outputs = list(saved["outputs"][keep])
+        try:
+            with np.load(self.path) as saved:
+                keep = saved["steps"] <= step
+                self.steps = saved["steps"][keep].tolist()
+                self.thetas = list(saved["thetas"][keep])
+                self.outputs = list(saved["outputs"][keep])
+        except DAMAGED as e:
+            print(f"The frames in {self.path} are damaged ({e or type(e).__name__}); the "
+                  "film starts again from this step.", flush=True)
+            self.steps, self.thetas, self.outputs = [], [], []
 
     def add(self, step, theta, rectified):
         """One frame: theta (PANEL, 6) and the STN's outputs (PANEL, h, w, C) in [0, 1]."""
@@ -136,14 +145,23 @@ def main(argv=None):
         parser.error("--max-frames must be at least 1")
     try:
         film = Film.load(args.ckpt_dir)
-    except (OSError, KeyError) as e:
-        print(f"error: no frames with their panel in {args.ckpt_dir} ({e})", file=sys.stderr)
+    except DAMAGED as e:
+        print(f"error: no frames with their panel readable in {args.ckpt_dir} "
+              f"({e or type(e).__name__})", file=sys.stderr)
+        return 1
+    if not film.steps:
+        print(f"error: {args.ckpt_dir} holds no frames", file=sys.stderr)
         return 1
     metrics = os.path.join(args.ckpt_dir, "metrics.json")
     total = film.steps[-1]
     if os.path.exists(metrics):
-        with open(metrics) as f:
-            total = json.load(f)["steps"]
+        try:
+            with open(metrics) as f:
+                total = int(json.load(f)["steps"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"error: cannot read the run's steps from {metrics} ({e}); remove it "
+                  "to take them from the frames", file=sys.stderr)
+            return 1
     path = film.write_gif(args.out or os.path.join(args.ckpt_dir, GIF_FILE), total,
                           max_frames=args.max_frames)
     print(f"Wrote {path}, {os.path.getsize(path) / 1e6:.2f} MB")

@@ -50,26 +50,31 @@ class TrainConfig:
             raise ValueError("--frames must be 0 (no animation) or more")
         for name in ("steps", "log_every", "eval_every", "save_every"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, "
+                                 f"not {getattr(self, name)}")
         if not 1 <= self.batch_size <= train_size:
-            raise ValueError(f"--batch-size must be in 1..{train_size}, the training set")
+            raise ValueError(f"--batch-size must be in 1..{train_size}, the training set, "
+                             f"not {self.batch_size}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ValueError("--learning-rate must be a positive number, "
                              f"not {self.learning_rate}")
         for name in ("keep_prob", "loc_keep_prob"):
             if not 0 < getattr(self, name) <= 1:      # also refuses NaN
-                raise ValueError(f"--{name.replace('_', '-')} must be in (0, 1]")
+                raise ValueError(f"--{name.replace('_', '-')} must be in (0, 1], "
+                                 f"not {getattr(self, name)}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"--precision must be fp32 or bf16 here, not {self.precision}")
         if not (math.isfinite(self.loc_lr_multiplier) and self.loc_lr_multiplier > 0):
             raise ValueError("--loc-lr-multiplier must be a positive number")
         if self.loc_lr_warmup < 0:
-            raise ValueError("--loc-lr-warmup must be 0 (no warm-up) or more")
+            raise ValueError("--loc-lr-warmup must be 0 (no warm-up) or more, not "
+                             f"{self.loc_lr_warmup}")
         if self.ramp_steps < 0:
             raise ValueError("--ramp-steps must be 0 (no ramp) or more")
         if not (math.isfinite(self.classifier_lr_after_ramp)
                 and self.classifier_lr_after_ramp >= 0):
-            raise ValueError("--classifier-lr-after-ramp must be 0 (frozen) or more")
+            raise ValueError("--classifier-lr-after-ramp must be 0 (frozen) or more, not "
+                             f"{self.classifier_lr_after_ramp}")
         if self.classifier_slow_steps is not None:
             start, until = self.classifier_slow_steps
             if not 0 <= start < until:

@@ -162,12 +162,20 @@ def test_the_distorted_benchmark_refuses_a_value_out_of_range(capsys):
     assert "--loc-hidden must be a positive number of units, not 0" in capsys.readouterr().err
     for flag, value, says in (("--classifier-lr-after-ramp", "-1", "0 (frozen) or more"),
                               ("--classifier-lr-after-ramp", "nan", "0 (frozen) or more"),
-                              ("--batch-size", "0", "at least 1"),
+                              ("--batch-size", "0", "in 1..55000, the training set"),
+                              ("--steps", "0", "at least 1"),
+                              ("--seed", "-1", "in 0..4294967295"),
+                              ("--seed", str(2 ** 32), "in 0..4294967295"),
                               ("--learning-rate", "0", "a positive number")):
         with pytest.raises(SystemExit) as stop:
             distorted.main([flag, value, "--kinds", "R"])
         assert stop.value.code == 2
         assert f"{flag} must be {says}, not" in capsys.readouterr().err
+    for models in ("STN", "cnn,STN", "stn,"):
+        with pytest.raises(SystemExit) as stop:
+            distorted.main(["--models", models, "--kinds", "R"])
+        assert stop.value.code == 2
+        assert f"--models takes cnn and/or stn, not {models}" in capsys.readouterr().err
     for value in ("3", "2:x", "4:4"):
         with pytest.raises(SystemExit) as stop:
             distorted.main(["--classifier-slow-steps", value, "--kinds", "R"])
@@ -236,3 +244,35 @@ def test_a_benchmark_stopped_by_ctrl_c_exits_130_without_a_traceback():
     with pytest.raises(SystemExit) as finished:
         common.run_main(lambda: None)
     assert finished.value.code is None                  # exit status 0
+
+
+def test_a_trial_never_replaces_a_recorded_run_and_a_stopped_one_resumes(mnist_dir, tmp_path,
+                                                                         capsys):
+    from benchmarks import distorted
+    results = tmp_path / "r.json"
+    common = ["--data-dir", str(mnist_dir), "--kinds", "RTS", "--models", "cnn",
+              "--results", str(results), "--table", str(tmp_path / "r.md"),
+              "--ckpt-root", str(tmp_path / "ck"), "--figures", str(tmp_path / "fig")]
+    distorted.main(common + ["--steps", "2"])
+    recorded = results.read_text()
+    # the same run again, as a 5-step trial would be: refused before it trains
+    with pytest.raises(SystemExit) as stop:
+        distorted.main(common + ["--steps", "5"])
+    assert stop.value.code == 2
+    assert "RTS/CNN already recorded" in capsys.readouterr().err
+    assert results.read_text() == recorded
+    # asked to: it goes on from the kept checkpoint (as after Ctrl-C), not from step 0
+    distorted.main(common + ["--steps", "4", "--overwrite"])
+    record = json.loads(results.read_text())["RTS/CNN"]
+    assert record["steps"] == 4 and record["resumed_at_step"] == 2
+
+
+def test_the_mnist_benchmark_refuses_what_cannot_train(capsys):
+    from benchmarks import mnist
+    for flags, says in ((["--steps", "0"], "--steps must be at least 1"),
+                        (["--seed", "-1"], "--seed must be in 0..4294967295"),
+                        (["--models", "STN"], "--models takes stn and/or cnn")):
+        with pytest.raises(SystemExit) as stop:
+            mnist.main(flags)
+        assert stop.value.code == 2
+        assert says in capsys.readouterr().err
