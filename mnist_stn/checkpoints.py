@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 
 import numpy as np
 
@@ -165,6 +166,19 @@ def tf_error_reason(error):
     return next((line for line in lines if line), type(error).__name__)
 
 
+@contextlib.contextmanager
+def unglobbed(folder):
+    """The folder under a name without glob characters (``*?[``), which TensorFlow's
+    checkpoint reader would read as a pattern: a link to it in a temporary folder."""
+    if not any(c in folder for c in "*?["):
+        yield folder
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        link = os.path.join(tmp, "checkpoints")
+        os.symlink(os.path.abspath(folder), link)
+        yield link
+
+
 def restore_newest(sess, saver, ckpt_dir):
     """Restore the newest intact checkpoint of the folder; returns its step, or None if
     the folder holds none.
@@ -177,10 +191,10 @@ def restore_newest(sess, saver, ckpt_dir):
     damaged = []
     for step in steps:
         try:
-            # the restore op itself: Saver.restore globs the path first, and a folder
-            # named like run[1] would match nothing
-            sess.run(saver.saver_def.restore_op_name,
-                     {saver.saver_def.filename_tensor_name: prefix(ckpt_dir, step)})
+            with unglobbed(ckpt_dir) as folder:
+                # the restore op itself: Saver.restore checks the path first, by globbing
+                sess.run(saver.saver_def.restore_op_name,
+                         {saver.saver_def.filename_tensor_name: prefix(folder, step)})
         except (tf.errors.OpError, ValueError) as e:
             reason = tf_error_reason(e)
             damaged.append(f"{CKPT_NAME}-{step} ({reason})")
