@@ -88,11 +88,28 @@ def test_save_writes_the_figure_for_the_flags(mnist_dir, tmp_path, capsys):
     (["--theta", "1,2,3"], "--theta needs six comma-separated numbers"),
     (["--theta", "1,0,0,0,1,nan"], "--theta needs six comma-separated numbers"),
     (["--zoom-x", "0"], "--zoom-x must not be 0"),
+    (["--rotation", "nan"], "--rotation must be a finite number, not nan"),
+    (["--rotation", "inf"], "--rotation must be a finite number, not inf"),
+    (["--shift-x", "nan"], "--shift-x must be a finite number, not nan"),
 ])
 def test_bad_values_are_one_error_line(flags, message, capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as stop:
         explore.main(flags + ["--save", "x.png"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name, message", [
+    ("no_such_folder/x.png", "there is no folder"),
+    ("x.nosuchformat", "name a file ending in one of"),
+])
+def test_a_save_path_that_cannot_be_written_is_refused_first(tmp_path, capsys, name, message):
+    with pytest.raises(SystemExit) as stop:
+        explore.main(["--save", str(tmp_path / name)])
+    assert stop.value.code == 2
     assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_without_a_display_it_says_to_save(mnist_dir, capsys):
