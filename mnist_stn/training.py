@@ -3,9 +3,9 @@
 ``fit`` trains any model whose ``build_graph(config)`` returns the nodes ``model.py``'s
 does (placeholders ``images``, ``labels``, ``keep_prob``, ``loc_keep_prob``; ``loss``,
 ``accuracy``, ``num_correct``, ``rectified``): the MNIST STN of ``train.py``, and any
-other model built the same way. It resumes from the latest checkpoint, stops cleanly
-on Ctrl-C or SIGTERM (saving first), refuses a NaN loss, logs progress and writes
-TensorBoard summaries and ``metrics.json``.
+other model built the same way. It resumes from the newest intact checkpoint, stops
+cleanly on Ctrl-C, SIGTERM or SIGHUP (saving first), refuses a NaN loss or weights,
+logs progress and writes TensorBoard summaries and ``metrics.json``.
 """
 import dataclasses
 import math
@@ -104,8 +104,9 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
         training batch (e.g. fresh distortions) and is closed at the end if it can be.
       make_optimizer: ``learning_rate -> tf.train.Optimizer``.
     Raises:
-      TrainingError on a NaN loss; checkpoints.CheckpointError on a folder of another
-      model or a damaged checkpoint; KeyboardInterrupt after saving on Ctrl-C.
+      TrainingError on a NaN loss or weights; checkpoints.CheckpointError on a folder
+      of another model, in use, with no intact checkpoint, or that a save failed in;
+      KeyboardInterrupt after saving on Ctrl-C, SIGTERM or SIGHUP.
     """
     config = dataclasses.replace(config, ckpt_dir=os.path.expanduser(config.ckpt_dir))
     checkpoints.prepare_dir(config.ckpt_dir, config.model)
@@ -146,14 +147,14 @@ def _fit(config, build_graph, train_set, validation, test, make_augment, make_op
         frame_every = max(1, config.steps // config.frames) if film else 0
         saved = restored
 
+        def diverged(what):
+            last = "none" if saved is None else checkpoints.prefix(config.ckpt_dir, saved)
+            return TrainingError(f"{what}; stopped without saving. Last good checkpoint: "
+                                 f"{last}. Try a smaller --learning-rate.")
+
         def save():
             if not sess.run(weights_finite):
-                raise TrainingError(
-                    f"the weights became NaN or infinite by step {step}; stopped without "
-                    f"saving. Last good checkpoint: {checkpoints.CKPT_NAME}-{saved}"
-                    if saved is not None else
-                    f"the weights became NaN or infinite by step {step}; stopped without "
-                    "saving. Try a smaller --learning-rate.")
+                raise diverged(f"the weights became NaN or infinite by step {step}")
             if film:
                 start = time.time()
                 film.save()
@@ -182,11 +183,7 @@ def _fit(config, build_graph, train_set, validation, test, make_augment, make_op
                     images = augment(images)
                 loss, acc = train_step(sess, g, train_op, images, labels, config)
                 if not math.isfinite(loss):
-                    raise TrainingError(
-                        f"the loss became {loss} at step {step + 1}; stopped without saving. "
-                        "Last good checkpoint: "
-                        f"{saved is None and 'none' or f'{checkpoints.CKPT_NAME}-{saved}'}. "
-                        "Try a smaller --learning-rate.")
+                    raise diverged(f"the loss became {loss} at step {step + 1}")
                 step += 1
                 if step % config.eval_every == 0 or step == config.steps:
                     log.validation = accuracy(sess, g, *validation)

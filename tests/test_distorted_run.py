@@ -99,8 +99,9 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, have_real_mnist, tmp_p
     assert abs(left["std"] - record["residual_angle_std"]) < 1e-9 and left["std"] > 40
     assert sorted(left["std_per_digit"]) == [str(d) for d in range(10)]   # JSON keys
     # ... and digits not rotated it leaves nearly as written (the 3-step loc net is
-    # still near the identity start), so the turn left from that pose is the applied one
-    assert left["std_own_pose"] < 5 and abs(left["std_from_own_pose"] - left["std"]) < 5
+    # still near the identity start: a few degrees against the ±90° applied, more on the
+    # stand-ins' bars), so the turn left from that pose is the applied one
+    assert left["std_own_pose"] < 8 and abs(left["std_from_own_pose"] - left["std"]) < 8
     assert len(left["by_angle"]) == 6 and left["by_angle"][-1]["short"] > 60
     if have_real_mnist:        # the stand-ins' bars may have no digit long enough to lean
         assert np.isfinite(left["lean_undone"]) and abs(left["lean_correlation"]) <= 1
