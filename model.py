@@ -45,8 +45,7 @@ LOC_HEADS = ("tutorial", "identity")
 LOC_HIDDEN = 32     # the tutorial's loc net: units of its tanh FC layer
 
 
-def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_scale=1.0,
-            hidden=LOC_HIDDEN):
+def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_scale=1.0):
     """The tutorial's localisation net: six affine parameters per image.
 
     conv 5x5x32 stride 2 -> pool -> conv 3x3x64 -> pool -> tanh FC 32 + dropout
@@ -73,8 +72,6 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_sca
       image_size: S, the side of the input (28, or a larger canvas of distorted digits).
       head: "tutorial" or "identity", how the last layer starts (see above).
       start_scale: the diagonal of the last bias, 1 as the tutorial (see above).
-      hidden: units of the tanh FC layer, the tutorial's 32 (a loc net made for
-        28x28 digits; a wider one is an option for the distorted canvases).
 
     Returns:
       theta, (B, 6).
@@ -96,9 +93,9 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_sca
         x = tf.reshape(x, [-1, flat_size])
 
     with tf.variable_scope("loc_layer_3"):
-        # (B, 1024) -> (B, hidden), 32 in the tutorial
-        fc1 = tf.nn.tanh(tf.nn.bias_add(tf.matmul(x, get_weights([flat_size, hidden])),
-                                        get_bias([hidden])))
+        # (B, 1024) -> (B, 32)
+        fc1 = tf.nn.tanh(tf.nn.bias_add(tf.matmul(x, get_weights([flat_size, LOC_HIDDEN])),
+                                        get_bias([LOC_HIDDEN])))
         fc1 = tf.nn.dropout(fc1, rate=1.0 - keep_prob)
 
     with tf.variable_scope("loc_layer_4"):
@@ -109,11 +106,11 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_sca
         initial = initial.astype("float32")
         initial = initial.flatten()
         if head == "tutorial":
-            w2 = get_weights([hidden, 6])
+            w2 = get_weights([LOC_HIDDEN, 6])
         else:
-            w2 = tf.Variable(tf.zeros([hidden, 6]), name="weights")
+            w2 = tf.Variable(tf.zeros([LOC_HIDDEN, 6]), name="weights")
         b2 = tf.Variable(initial_value=initial, name="bias")
-        # (B, hidden) -> (B, 6)
+        # (B, 32) -> (B, 6)
         fc2 = tf.matmul(fc1, w2) + b2
         if head == "tutorial":
             fc2 = tf.nn.tanh(fc2)
@@ -158,7 +155,7 @@ def classifier(images, keep_prob):
 
 
 def forward(input_data, keep_prob, loc_keep_prob, use_stn=True, image_size=IMAGE_SIZE,
-            loc_head="tutorial", loc_start_scale=1.0, loc_hidden=LOC_HIDDEN):
+            loc_head="tutorial", loc_start_scale=1.0):
     """The tutorial's forward pass: rectify with the STN, then classify.
 
     Args:
@@ -171,7 +168,6 @@ def forward(input_data, keep_prob, loc_keep_prob, use_stn=True, image_size=IMAGE
         samples any canvas down to 28x28, so the classifier always reads 28x28; the
         baseline reads the whole canvas.
       loc_head, loc_start_scale: how the loc net's last layer starts, see ``loc_net``.
-      loc_hidden: units of the loc net's FC layer, see ``loc_net``.
 
     Returns:
       ``(logits, rectified_images)``: (B, 10) and (B, 28, 28, 1), or (B, S, S, 1)
@@ -182,7 +178,7 @@ def forward(input_data, keep_prob, loc_keep_prob, use_stn=True, image_size=IMAGE
     images = tf.reshape(input_data, [-1, image_size, image_size, NUM_CHANNELS])
     if use_stn:
         theta = tf.identity(loc_net(input_data, loc_keep_prob, image_size, loc_head,
-                                    loc_start_scale, loc_hidden), name="theta")
+                                    loc_start_scale), name="theta")
         # (B, S, S, 1) warped by theta -> (B, 28, 28, 1)
         images = transformer.spatial_transformer_network(
             images, theta, out_dims=[IMAGE_SIZE, IMAGE_SIZE])
@@ -196,9 +192,8 @@ def build_graph(config):
     Args:
       config: how the model is built, as saved beside its checkpoint: ``stn`` (bool),
         ``image_size`` (28, or the side of a canvas of distorted digits),
-        ``loc_head`` and, optionally, ``loc_start_scale`` (1 if absent) and
-        ``loc_hidden`` (32 if absent; see ``loc_net`` for both).
-        Other keys are ignored.
+        ``loc_head`` and, optionally, ``loc_start_scale`` (1 if absent; see
+        ``loc_net``). Other keys are ignored.
 
     Returns:
       A dict of graph nodes: the placeholders ``images`` (B, S*S), ``labels`` (B,),
@@ -215,8 +210,7 @@ def build_graph(config):
     loc_keep_prob = tf.placeholder_with_default(1.0, [], name="loc_keep_prob")
     logits, rectified = forward(images, keep_prob, loc_keep_prob, use_stn=config["stn"],
                                 image_size=size, loc_head=config["loc_head"],
-                                loc_start_scale=config.get("loc_start_scale", 1.0),
-                                loc_hidden=config.get("loc_hidden", LOC_HIDDEN))
+                                loc_start_scale=config.get("loc_start_scale", 1.0))
     theta = tf.get_default_graph().get_tensor_by_name("theta:0") if config["stn"] else None
     loc_variables = [v for v in tf.trainable_variables() if v.name.startswith("loc_layer_")]
     return {"images": images, "labels": labels, "keep_prob": keep_prob,

@@ -5,8 +5,8 @@
 
 The grids show the original digits on top, with the quadrilateral the STN sampled
 drawn on them, and the STN's rectified digits below with the predicted labels; mistakes
-are red. Pass the model flags given to train.py (--no-stn, --distortion) to find its
-checkpoint.
+are red. Pass the run flags given to train.py (--config, --distortion, --no-stn) to find
+its checkpoint.
 """
 import signal
 import sys
@@ -22,7 +22,8 @@ import os
 import numpy as np
 
 import model
-from mnist_stn import checkpoints, data, distort, figures, geometry, images, precision
+from mnist_stn import (checkpoints, configs, data, distort, figures, geometry, images,
+                       precision)
 from mnist_stn.constants import IMAGE_SIZE
 
 GRID_FILE = "predictions.png"
@@ -36,15 +37,18 @@ def build_parser():
     parser.add_argument("images", nargs="*", metavar="IMAGE",
                         help="your own digit images (PNG, JPEG, GIF, BMP or WebP, any size; photos are turned upright as their EXIF says); "
                              "without them, evaluate on the test set")
+    parser.add_argument("--config", choices=configs.names("mnist"), default=None,
+                        help="the named run whose checkpoint to restore, as given to "
+                             "train.py (default: mnist)")
     parser.add_argument("--no-stn", dest="stn", action="store_false",
-                        help="the plain CNN's checkpoint: checkpoints/cnn by default")
+                        help="the plain CNN's checkpoint, as train.py --no-stn")
     parser.add_argument("--distortion", choices=distort.KINDS, default=None,
                         help="distortion of the test digits (default: the one the model "
-                             "was trained on); also picks the default --ckpt-dir as "
-                             "train.py does")
+                             "was trained on); without --config also names the run, as "
+                             "train.py's --distortion")
     parser.add_argument("--ckpt-dir", default=None,
                         help="where train.py saved the model (default: as train.py, "
-                             "from --no-stn and --distortion)")
+                             "checkpoints/<the run's name>)")
     parser.add_argument("--data-dir", default=None,
                         help="directory with the MNIST IDX files (default: as train.py)")
     parser.add_argument("--out-dir", default=None,
@@ -64,7 +68,11 @@ def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.ckpt_dir is None:
-        args.ckpt_dir = checkpoints.default_dir(args.stn, args.distortion or "none")
+        try:
+            args.ckpt_dir = configs.default_dir(
+                configs.select("mnist", args.config, args.stn, args.distortion))
+        except configs.ConfigError as e:
+            parser.error(str(e))
     if args.out_dir is None:
         args.out_dir = args.ckpt_dir
     args.ckpt_dir, args.out_dir = map(os.path.expanduser, (args.ckpt_dir, args.out_dir))
@@ -79,8 +87,9 @@ def restore(ckpt_dir, precision=None, stn=None):
     """The trained model in ``ckpt_dir``, in ``precision`` (default: the one it was
     trained in). ``stn`` False refuses an STN model (the user said --no-stn)."""
     restored = checkpoints.Restored(ckpt_dir, model.build_graph, precision=precision,
-                                    how_to_train="run train.py first with the model flags "
-                                                 "given here (--no-stn, --distortion)",
+                                    how_to_train="run train.py first with the run flags "
+                                                 "given here (--config, --distortion, "
+                                                 "--no-stn)",
                                     needs=("stn", "distortion", "image_size"))
     if stn is False and restored.config["stn"]:
         restored.close()

@@ -1,79 +1,73 @@
 """Train the STN + CNN on MNIST, TF1 style: placeholders, a Session loop, a Saver.
 
-    python train.py              # STN + CNN: Adam, batch 50, dropout 0.5 as the tutorial
-    python train.py --no-stn     # the same CNN without the STN, for comparison
-    python train.py --learning-rate 1e-4 --lr-schedule constant --steps 20000
-                                 # exactly the tutorial (slower to converge)
-    python train.py --distortion RTS       # the STN paper's rotated/scaled/moved digits
+    python train.py                    # the run configs/mnist.toml names: STN + CNN
+    python train.py --no-stn           # the same CNN without the STN (configs/mnist-cnn)
+    python train.py --config tutorial  # exactly the tutorial (slower to converge)
+    python train.py --distortion R     # the STN paper's rotated digits (configs/R.toml)
 
+A run's settings are one file of configs/; a flag given here overrides its field.
 Checkpoints, TensorBoard summaries and metrics.json go to --ckpt-dir, a folder that
 can be moved or copied. Running again resumes from its newest intact checkpoint; Ctrl-C,
 SIGTERM or a closed terminal save one before it exits. Flags changed on resume apply to
 the steps still to come and are listed when it resumes (the schedule then runs over the
-new --steps); a model flag (--no-stn, --distortion) of another model, or --steps below
-the saved step, is refused. One training at a time writes into a folder.
+new --steps); a model of another run, or --steps below the saved step, is refused. One
+training at a time writes into a folder.
 """
 import argparse
 import sys
 
 import model
-from mnist_stn import checkpoints, data, distort, precision, training
+from mnist_stn import checkpoints, configs, data, distort, precision, training
 from mnist_stn.constants import TRAIN_FILE_SIZE, VALIDATION_SIZE
-from mnist_stn.training import TrainConfig
 
-DEFAULTS = TrainConfig(model={}, ckpt_dir="")     # the tutorial's settings, defined once
+# train.py's flags that override a field of the config, by field
+OVERRIDES = ("steps", "batch_size", "learning_rate", "keep_prob", "loc_keep_prob", "seed",
+             "log_every", "eval_every", "frames")
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    budgets = ", ".join(f"{kind} {tuned['steps']}" for kind, tuned in distort.TRAINING.items()
-                        if "steps" in tuned)
-    add("--steps", type=int, default=None,
-        help="total training steps, counting those of a resumed run (default: "
-             f"{DEFAULTS.steps}; with --distortion, what its budget of 30 minutes (40 "
-             f"for clutter) held on a 2-core AVX-512 CPU in bf16: {budgets})")
-    add("--batch-size", type=int, default=DEFAULTS.batch_size,
-        help="images per step, as the tutorial (default: %(default)s)")
-    add("--learning-rate", type=float, default=DEFAULTS.learning_rate,
-        help="Adam's learning rate, the peak of the schedule (default: %(default)s; the "
-             "tutorial's 1e-4 needs more steps than 10 minutes of CPU allow for 99.4%%)")
-    add("--lr-schedule", choices=training.LR_SCHEDULES, default=DEFAULTS.lr_schedule,
-        help="cosine: decay from --learning-rate to 0 at --steps; constant: the "
-             "tutorial's; thirds: /10 after a third and two thirds of --steps, as the STN "
-             "paper (default: %(default)s)")
-    add("--keep-prob", type=float, default=DEFAULTS.keep_prob,
-        help="dropout keep probability of the classifier (default: %(default)s)")
-    add("--loc-keep-prob", type=float, default=DEFAULTS.loc_keep_prob,
-        help="dropout keep probability inside the localisation net (default: %(default)s)")
-    add("--no-stn", dest="stn", action="store_false",
-        help="train the plain CNN, without the spatial transformer")
+    add("--config", choices=configs.names("mnist"), default=None,
+        help="the named run to train, a file of configs/ (default: mnist, or the "
+             "--distortion's)")
     add("--distortion", choices=distort.KINDS, default="none",
         help="train and test on distorted digits, as in the STN paper: R rotated, RTS "
              "rotated/scaled/translated on 42x42, P projective, E elastic, clutter on "
-             "60x60; the loc net then starts at the identity, as the paper's, and "
-             "for R the rotations grow from none to full over the first 2/9 of the "
-             "steps, the loc net learns at 3x the rate and the classifier is held still "
-             "from 1/18 to 5/18 of the steps; for clutter the digits "
-             "move out from the centre over the first third and the box starts on the "
-             "central quarter of the canvas, half its side (default: %(default)s)")
+             "60x60; short for --config K, whose file says how it trains and why "
+             "(default: %(default)s)")
+    add("--no-stn", dest="stn", action="store_false",
+        help="train the plain CNN, without the spatial transformer: the run's -cnn config")
+    add("--steps", type=int, default=None,
+        help="total training steps, counting those of a resumed run; the run's shares "
+             "(its curriculum, the classifier's hold) scale with them (default: the "
+             "config's)")
+    add("--batch-size", type=int, default=None,
+        help="images per step (default: the config's, 50 as the tutorial)")
+    add("--learning-rate", type=float, default=None,
+        help="the learning rate, the peak of the config's schedule (default: the "
+             "config's)")
+    add("--keep-prob", type=float, default=None,
+        help="dropout keep probability of the classifier (default: the config's, 0.5)")
+    add("--loc-keep-prob", type=float, default=None,
+        help="dropout keep probability inside the localisation net (default: the "
+             "config's, 1: none)")
     add("--data-dir", default=None,
         help="directory with the four MNIST IDX files (.gz or not) (default: "
              f"${data.DATA_DIR_ENV}, else download to {data.default_cache_dir()})")
     add("--ckpt-dir", default=None,
-        help="checkpoints, summaries and metrics (default: checkpoints/stn, "
-             "checkpoints/cnn with --no-stn, checkpoints/stn-RTS with --distortion RTS...)")
-    add("--seed", type=int, default=DEFAULTS.seed,
-        help="seed for weights, dropout, batch order and distortions (default: %(default)s)")
-    add("--log-every", type=int, default=DEFAULTS.log_every,
-        help="print progress every N steps (default: %(default)s)")
-    add("--eval-every", type=int, default=DEFAULTS.eval_every,
-        help="validation accuracy and a checkpoint every N steps (default: %(default)s)")
-    add("--frames", type=int, default=DEFAULTS.frames,
+        help="checkpoints, summaries and metrics (default: checkpoints/<the run's name>)")
+    add("--seed", type=int, default=None,
+        help="seed for weights, dropout, batch order and distortions (default: 0)")
+    add("--log-every", type=int, default=None,
+        help="print progress every N steps (default: 100)")
+    add("--eval-every", type=int, default=None,
+        help="validation accuracy and a checkpoint every N steps (default: 1000)")
+    add("--frames", type=int, default=None,
         help="frames of the animation of the STN learning (learning.gif in --ckpt-dir: a "
              "fixed panel of validation digits, their boxes and the STN's outputs), taken "
-             "evenly over the run; 0: none (default: %(default)s)")
+             "evenly over the run; 0: none (default: 60)")
     add("--precision", choices=precision.PRECISIONS, default="auto",
         help="fp32, or bf16 for the convolutions and matrix products (the STN's sampler "
              "stays float32); auto: bf16 where the CPU has bfloat16 dot products "
@@ -85,44 +79,23 @@ def parse_args(argv=None):
     """Flags -> (TrainConfig, data dir); a bad value is one argparse error line."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    clean = args.distortion == "none"
-    # On distorted canvases the loc net starts at the identity, as the STN paper's (the
-    # tutorial's random head gives each digit its own random turn at step 0); the
-    # distorted benchmark's --loc-head measures the other start.
-    model_config = {"stn": args.stn, "distortion": args.distortion,
-                    "image_size": distort.CANVAS_SIZE[args.distortion],
-                    "loc_head": "tutorial" if clean else "identity"}
-    tuned = distort.TRAINING.get(args.distortion, {})
-    if "loc_start_scale" in tuned:
-        model_config["loc_start_scale"] = tuned["loc_start_scale"]
-    ckpt_dir = args.ckpt_dir or checkpoints.default_dir(args.stn, args.distortion)
-    if args.steps is None:
-        args.steps = tuned.get("steps", DEFAULTS.steps)
-    config = TrainConfig(
-        model=model_config, ckpt_dir=ckpt_dir,
-        steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        lr_schedule=args.lr_schedule, keep_prob=args.keep_prob,
-        loc_keep_prob=args.loc_keep_prob, seed=args.seed, log_every=args.log_every,
-        eval_every=args.eval_every, save_every=args.eval_every,
-        ramp_steps=round(tuned.get("ramp_share", 0) * args.steps),
-        loc_lr_multiplier=tuned.get("loc_lr_multiplier", 1.0) if args.stn else 1.0,
-        **(classifier_frozen(tuned["classifier_frozen"], args.steps)
-           if args.stn and "classifier_frozen" in tuned else {}),
-        frames=args.frames, precision=precision.resolve(args.precision))
+    if args.config and args.distortion != "none":
+        parser.error("--distortion is short for --config: give one of them")
     try:
+        name = configs.select("mnist", args.config, args.stn, args.distortion)
+        overrides = {field: getattr(args, field) for field in OVERRIDES}
+        if args.eval_every is not None:
+            overrides["save_every"] = args.eval_every
+        config = configs.train_config(name, "mnist",
+                                      args.ckpt_dir or configs.default_dir(name),
+                                      precision=precision.resolve(args.precision),
+                                      **overrides)
         config.check(train_size=TRAIN_FILE_SIZE - VALIDATION_SIZE)
-    except ValueError as e:
+    except ValueError as e:                 # configs.ConfigError among them
         parser.error(str(e))
-    print(precision.describe(config.precision, args.precision))
+    print(f"Run: {name} (configs/{name}.toml). "
+          + precision.describe(config.precision, args.precision))
     return config, args.data_dir
-
-
-def classifier_frozen(shares, steps):
-    """TrainConfig settings that hold the classifier still over these shares of the
-    steps while the STN learns to turn digits for it (see distort.TRAINING)."""
-    start, until = (round(share * steps) for share in shares)
-    return {"classifier_lr_after_ramp": 0.0,
-            "classifier_slow_steps": (start, max(until, start + 1))}
 
 
 def train(config, datasets):

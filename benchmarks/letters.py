@@ -32,8 +32,8 @@ import numpy as np
 
 from benchmarks import common
 from letters import data as letters_data
-from letters import bn_stats, model, optimizers
-from mnist_stn import checkpoints, figures, geometry, precision, training
+from letters import bn_stats, model
+from mnist_stn import checkpoints, figures, geometry, optimizers, precision, training
 from mnist_stn.compat import tf
 
 # The tutorial's results (400 epochs, Adam): best test accuracy with and without the STN.
@@ -94,20 +94,19 @@ def ckpt_dir(root, name):
     return os.path.join(root, re.sub(r"[^A-Za-z0-9.-]+", "_", name).strip("_"))
 
 
-def run(name, config, optimizer, datasets, strokes=None):
+def run(name, config, datasets, strokes=None):
     """Train one model; returns its restored checkpoint and its record (``strokes``: see
     ``stn_effect``)."""
     start = time.time()
     metrics = training.fit(
         config, model.build_graph, datasets.train,
         (datasets.validation.images, datasets.validation.labels),
-        (datasets.test.images, datasets.test.labels),
-        make_optimizer=lambda lr: optimizers.make_optimizer(optimizer, lr))
+        (datasets.test.images, datasets.test.labels))
     wall = time.time() - start
     restored = checkpoints.Restored(config.ckpt_dir, model.build_graph,
                                     precision=config.precision)
     return restored, {
-        "model": config.model, "optimizer": optimizer, "seed": config.seed,
+        "model": config.model, "optimizer": config.optimizer, "seed": config.seed,
         "precision": config.precision,
         "learning_rate": config.learning_rate, "steps": metrics["steps"],
         "batch_size": metrics["batch_size"],
@@ -423,7 +422,7 @@ def main(argv=None):
             restored, result = run(name, config(
                 root, name, seed, {"stn": name == "STN-CNN",
                                    "pixel_range": args.pixel_range},
-                steps=args.steps), "adam", sets,
+                steps=args.steps), sets,
                 strokes(sets.test) if name == "STN-CNN" else None)
             records.add(key, {**result, "width": 1.0})
             if name == "STN-CNN" and seed == seeds[0]:
@@ -434,12 +433,10 @@ def main(argv=None):
             key = record_key("ablation", name + suffix, seed)
             if args.skip_recorded and key in records:
                 continue
-            changes = dict(changes)
-            optimizer = changes.pop("optimizer", "adam")
             sets = datasets(seed)
             restored, result = run(name, config(
                 root, name, seed, {**model_changes, "width": args.ablation_width},
-                steps=args.ablation_steps, **changes), optimizer, sets, strokes(sets.test))
+                steps=args.ablation_steps, **changes), sets, strokes(sets.test))
             records.add(key, {**result, "width": args.ablation_width})
             restored.close()
     for seed in seeds if "bnstats" in parts else ():

@@ -1,11 +1,8 @@
 """The second tutorial: an STN-CNN with batch norm on captcha letters A-Z, 60x60 RGB.
 
 Its own wing of the project, in the same TF1 style as the MNIST port: ``data`` draws and
-caches the letters, ``model`` builds the graph, ``optimizers`` adds AMSGrad, and
-``python -m letters.train`` / ``python -m letters.predict`` run it. It reuses the MNIST
-port's ``transformer.py`` and the ``mnist_stn`` package (shim, batching, checkpoints,
-training loop, figures); nothing of the MNIST port imports it.
+caches the letters, ``model`` builds the graph, and ``python -m letters.train`` /
+``python -m letters.predict`` run it, with the runs named in ``configs/``. It reuses the
+MNIST port's ``transformer.py`` and the ``mnist_stn`` package (shim, batching, configs,
+checkpoints, training loop, figures); nothing of the MNIST port imports it.
 """
-import os
-
-CKPT_ROOT = os.path.join("checkpoints", "letters")    # checkpoints/letters/stn, .../cnn

@@ -18,10 +18,9 @@ import os
 
 import numpy as np
 
-from letters import CKPT_ROOT
 from letters import data as letters_data
 from letters import model
-from mnist_stn import checkpoints, data, figures, geometry, images, precision
+from mnist_stn import checkpoints, configs, data, figures, geometry, images, precision
 
 GRID_FILE = "predictions.png"
 MISTAKES_FILE = "mistakes.png"
@@ -35,8 +34,11 @@ def build_parser():
     parser.add_argument("images", nargs="*", metavar="IMAGE",
                         help="your own images of one letter (PNG, JPEG, GIF, BMP or WebP); "
                              "without them, evaluate on the test letters")
+    parser.add_argument("--config", choices=configs.names("letters"), default=None,
+                        help="the named run whose checkpoint to restore, as given to "
+                             "letters.train (default: letters)")
     parser.add_argument("--no-stn", dest="stn", action="store_false",
-                        help="the plain CNN's checkpoint: checkpoints/letters/cnn by default")
+                        help="the plain CNN's checkpoint, as letters.train --no-stn")
     parser.add_argument("--ckpt-dir", default=None,
                         help="where letters.train saved the model (default: as it does)")
     parser.add_argument("--data-dir", default=None,
@@ -56,7 +58,12 @@ def build_parser():
 def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.ckpt_dir = args.ckpt_dir or checkpoints.default_dir(args.stn, root=CKPT_ROOT)
+    if args.ckpt_dir is None:
+        try:
+            args.ckpt_dir = configs.default_dir(configs.select("letters", args.config,
+                                                               args.stn))
+        except configs.ConfigError as e:
+            parser.error(str(e))
     args.out_dir = args.out_dir or args.ckpt_dir
     args.ckpt_dir, args.out_dir = map(os.path.expanduser, (args.ckpt_dir, args.out_dir))
     if args.precision is not None:

@@ -1,76 +1,63 @@
 """Train the second tutorial's STN-CNN on captcha letters A-Z, TF1 style.
 
-    python -m letters.train                 # STN-CNN: Adam 1e-3, batch 32, dropout 0.2
-    python -m letters.train --no-stn        # the same classifier without the STN
-    python -m letters.train --optimizer amsgrad --bn before-relu    # its ablations
+    python -m letters.train                            # configs/letters.toml: the headline
+    python -m letters.train --no-stn                   # the same classifier, no STN
+    python -m letters.train --config letters-tutorial  # the tutorial's own set-up
 
-The first run draws the 10,000 letters into a cache (about 12 s). Checkpoints,
-TensorBoard summaries and metrics.json go to --ckpt-dir; running again resumes, and
-Ctrl-C saves a checkpoint before it exits. The tutorial trained 400 epochs (100,000
-steps); the default here is 2,500 steps (10 epochs).
+A run's settings are one file of configs/; a flag given here overrides its field. The
+first run draws the 10,000 letters into a cache (about 12 s). Checkpoints, TensorBoard
+summaries and metrics.json go to --ckpt-dir; running again resumes (changed flags apply
+to the steps still to come), and Ctrl-C saves a checkpoint before it exits.
 """
 import argparse
 import math
 import sys
 
-from letters import CKPT_ROOT
 from letters import data as letters_data
-from letters import model, optimizers
-from mnist_stn import checkpoints, data, precision, training
-from mnist_stn.training import TrainConfig
+from letters import model
+from mnist_stn import checkpoints, configs, data, precision, training
 
-# The tutorial's Keras run: Adam at Keras' 1e-3, batch 32, dropout 0.2 in both nets.
-DEFAULTS = TrainConfig(model={}, ckpt_dir="", steps=2500, batch_size=32, learning_rate=1e-3,
-                       lr_schedule="constant", keep_prob=0.8, loc_keep_prob=0.8)
+OVERRIDES = ("steps", "batch_size", "learning_rate", "keep_prob", "loc_keep_prob", "seed",
+             "log_every", "eval_every", "save_every")
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("--steps", type=int, default=DEFAULTS.steps,
-        help="total training steps, counting those of a resumed run (default: %(default)s)")
-    add("--batch-size", type=int, default=DEFAULTS.batch_size,
-        help="letters per step, as the tutorial (default: %(default)s)")
-    add("--learning-rate", type=float, default=DEFAULTS.learning_rate,
-        help="learning rate, the peak of the schedule (default: %(default)s)")
-    add("--lr-schedule", choices=training.LR_SCHEDULES, default=DEFAULTS.lr_schedule,
-        help="cosine: decay to 0 at --steps; constant: the tutorial's; thirds: /10 after "
-             "a third and two thirds of --steps (default: %(default)s)")
-    add("--optimizer", choices=optimizers.OPTIMIZERS, default="adam",
-        help="adam (what the tutorial ran), amsgrad (what it built), or sgd "
-             "(default: %(default)s)")
-    add("--keep-prob", type=float, default=DEFAULTS.keep_prob,
-        help="dropout keep probability of the classifier (default: %(default)s)")
-    add("--loc-keep-prob", type=float, default=DEFAULTS.loc_keep_prob,
-        help="dropout keep probability inside the localisation net (default: %(default)s)")
+    add("--config", choices=configs.names("letters"), default=None,
+        help="the named run to train, a file of configs/ (default: letters, the run "
+             "that gives the README's numbers)")
     add("--no-stn", dest="stn", action="store_false",
-        help="train the plain CNN, without the spatial transformer")
-    add("--width", type=float, default=1.0,
+        help="train the plain CNN, without the spatial transformer: the run's -cnn config")
+    add("--steps", type=int, default=None,
+        help="total training steps, counting those of a resumed run (default: the "
+             "config's)")
+    add("--batch-size", type=int, default=None,
+        help="letters per step (default: the config's, 32 as the tutorial)")
+    add("--learning-rate", type=float, default=None,
+        help="learning rate, the peak of the config's schedule (default: the config's)")
+    add("--keep-prob", type=float, default=None,
+        help="dropout keep probability of the classifier (default: the config's)")
+    add("--loc-keep-prob", type=float, default=None,
+        help="dropout keep probability inside the localisation net (default: the "
+             "config's)")
+    add("--width", type=float, default=None,
         help="channel multiplier of the conv layers, to run the model small "
-             "(default: %(default)s, the tutorial's)")
-    add("--bn", choices=model.BN_PLACES, default=model.BN_PLACES[0],
-        help="batch norm after the ReLU (the tutorial) or before it (default: %(default)s)")
-    add("--batch-norm", dest="norm", choices=model.NORMS, default=model.NORMS[0],
-        help="batch renormalisation (the tutorial's renorm=True) or plain batch norm "
-             "(default: %(default)s)")
-    add("--signed-pixels", dest="pixel_range", action="store_const", const="-1,1",
-        default="0,1", help="the model rescales pixels from [0, 1] (the tutorial's) to "
-                            "[-1, 1], one of the tutorial's ablations")
+             "(default: the config's, 1 as the tutorial)")
     add("--data-dir", default=None,
         help="where the generated PNG letters are kept "
              f"(default: {letters_data.default_dir()})")
     add("--ckpt-dir", default=None,
-        help="checkpoints, summaries and metrics (default: checkpoints/letters/stn, "
-             "checkpoints/letters/cnn with --no-stn)")
-    add("--seed", type=int, default=DEFAULTS.seed,
-        help="seed for weights, dropout and batch order (default: %(default)s)")
-    add("--log-every", type=int, default=DEFAULTS.log_every,
-        help="print progress every N steps (default: %(default)s)")
-    add("--eval-every", type=int, default=DEFAULTS.eval_every,
-        help="validation accuracy every N steps (default: %(default)s)")
-    add("--save-every", type=int, default=DEFAULTS.save_every,
-        help="checkpoint every N steps (default: %(default)s)")
+        help="checkpoints, summaries and metrics (default: checkpoints/<the run's name>)")
+    add("--seed", type=int, default=None,
+        help="seed for weights, dropout and batch order (default: 0)")
+    add("--log-every", type=int, default=None,
+        help="print progress every N steps (default: 100)")
+    add("--eval-every", type=int, default=None,
+        help="validation accuracy every N steps (default: 1000)")
+    add("--save-every", type=int, default=None,
+        help="checkpoint every N steps (default: 1000)")
     add("--precision", choices=precision.PRECISIONS, default="auto",
         help="fp32, or bf16 for the convolutions and matrix products (the STN's sampler "
              "stays float32); auto: bf16 where the CPU has bfloat16 dot products "
@@ -79,46 +66,42 @@ def build_parser():
 
 
 def parse_args(argv=None):
-    """Flags -> (TrainConfig, optimizer name, data dir); a bad value is one error line."""
+    """Flags -> (TrainConfig, data dir); a bad value is one error line."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not (math.isfinite(args.width) and args.width > 0):
+    if args.width is not None and not (math.isfinite(args.width) and args.width > 0):
         parser.error("--width must be positive")
-    model_config = {"stn": args.stn, "width": args.width, "bn": args.bn,
-                    "pixel_range": args.pixel_range, "norm": args.norm}
-    ckpt_dir = args.ckpt_dir or checkpoints.default_dir(args.stn, root=CKPT_ROOT)
-    config = TrainConfig(
-        model=model_config, ckpt_dir=ckpt_dir,
-        steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        lr_schedule=args.lr_schedule, keep_prob=args.keep_prob,
-        loc_keep_prob=args.loc_keep_prob, seed=args.seed, log_every=args.log_every,
-        eval_every=args.eval_every, save_every=args.save_every,
-        precision=precision.resolve(args.precision))
     try:
+        name = configs.select("letters", args.config, args.stn)
+        config = configs.train_config(name, "letters",
+                                      args.ckpt_dir or configs.default_dir(name),
+                                      precision=precision.resolve(args.precision),
+                                      **{field: getattr(args, field) for field in OVERRIDES})
+        if args.width is not None:
+            config.model["width"] = args.width
         config.check(train_size=letters_data.SPLIT[0])
-    except ValueError as e:
+    except ValueError as e:                 # configs.ConfigError among them
         parser.error(str(e))
-    print(precision.describe(config.precision, args.precision))
-    return config, args.optimizer, args.data_dir
+    print(f"Run: {name} (configs/{name}.toml). "
+          + precision.describe(config.precision, args.precision))
+    return config, args.data_dir
 
 
-def train(config, optimizer, datasets):
+def train(config, datasets):
     """Train on the letters; returns the metrics."""
     metrics = training.fit(
         config, model.build_graph, datasets.train,
         (datasets.validation.images, datasets.validation.labels),
-        (datasets.test.images, datasets.test.labels),
-        make_optimizer=lambda learning_rate: optimizers.make_optimizer(optimizer,
-                                                                       learning_rate))
+        (datasets.test.images, datasets.test.labels))
     print(f"Test accuracy: {metrics['test_accuracy']:.2%} "
           f"({model.describe(config.model)}, {metrics['steps']} steps)")
     return metrics
 
 
 def main(argv=None):
-    config, optimizer, data_dir = parse_args(argv)
+    config, data_dir = parse_args(argv)
     try:
-        train(config, optimizer, letters_data.load_letters(data_dir, shuffle_seed=config.seed))
+        train(config, letters_data.load_letters(data_dir, shuffle_seed=config.seed))
     except (data.DataError, checkpoints.CheckpointError, training.TrainingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

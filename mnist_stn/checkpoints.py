@@ -39,13 +39,6 @@ class CheckpointError(Exception):
     """No checkpoint, a damaged one, or one of another model; the message says what to do."""
 
 
-def default_dir(stn, distortion="none", root="checkpoints"):
-    """Where a model is kept unless --ckpt-dir says: checkpoints/stn, checkpoints/cnn,
-    checkpoints/stn-RTS, ..."""
-    name = "stn" if stn else "cnn"
-    return os.path.join(root, name if distortion == "none" else f"{name}-{distortion}")
-
-
 def write_json(path, payload):
     """Write JSON atomically, so Ctrl-C never leaves half a file."""
     tmp = path + ".tmp"

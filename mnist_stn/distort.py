@@ -26,8 +26,8 @@ Where we differ from, or go beyond, the paper's short description:
 - RTS: the paper only says "placed at a random location". Here the offset is uniform
   over every position that keeps the centre of each ink pixel (any pixel above
   INK_LEVEL) of the rotated, scaled digit on the canvas; the blank margins of its 28x28
-  frame may leave it. (Until 2026-11-23 the whole frame had to stay on the canvas, which
-  kept 70% of the digits within 4 px of the centre.)
+  frame may leave it (an earlier version kept the whole frame on the canvas, which kept
+  most digits near the centre).
 - P: a quadrilateral of moved corners that is not convex (the digit would fold over
   itself) or has a corner nearly on the line through its neighbours (the homography
   would squash the digit into a sliver) is drawn again, so the noise is truncated: every
@@ -62,26 +62,6 @@ from mnist_stn.constants import IMAGE_PIXELS, IMAGE_SIZE
 
 KINDS = ("none", "R", "RTS", "P", "E", "clutter")
 CANVAS_SIZE = {"none": 28, "R": 28, "RTS": 42, "P": 28, "E": 28, "clutter": 60}
-# Training settings measured to make the STN rectify (docs/results.md), by distortion:
-# on R, a curriculum (the rotations growing over the first steps) and the loc net
-# learning at 3x the classifier's rate took the rotation left after the STN from 46.5
-# to 22.9 degrees and the error from 1.24% to 1.02% in 12,000 steps. "steps": what 30
-# minutes of training hold on a 2-core AVX-512 CPU in bfloat16 (RTS: 25 min, 0.71%
-# against the CNN's 1.64% with the same steps; P: 27.6 min, 1.07% against 2.32%; E:
-# 23.5 min, 0.84% against 1.16%). On clutter the box zoomed in only when it
-# started zoomed in (half the canvas's side: "loc_start_scale") and the digits
-# started at the centre (the curriculum): 1.08% error and a box of 21% of the canvas in
-# 24,000 steps (32 min on a slower, shared Xeon), against 2.57% and 64% without either.
-# On R the STN turned the most rotated digits nearly upright only when the classifier
-# was held still while it learned ("classifier_frozen", shares of the steps: from 2,000
-# to 10,000 of 36,000, the curriculum over the first 8,000): 0.88% error and 17.8
-# degrees left in 36,000 steps over two seeds (17-20 min on a 2-core AMD EPYC with
-# avx512_bf16), against 0.68% and 23.3 degrees in 80,000 steps without.
-TRAINING = {"R": {"ramp_share": 2 / 9, "loc_lr_multiplier": 3.0, "steps": 36000,
-                  "classifier_frozen": (1 / 18, 5 / 18)},
-            "RTS": {"steps": 50000}, "P": {"steps": 72000}, "E": {"steps": 60000},
-            "clutter": {"ramp_share": 1 / 3, "loc_start_scale": 0.5, "steps": 24000}}
-
 # R: rotation range, degrees
 R_MAX_ANGLE = 90.0
 # RTS: rotation range (degrees) and scale range
@@ -461,37 +441,34 @@ def eval_images(dataset, kind, seed):
 
 
 class Ramp:
-    """A Distorter whose strength grows linearly from 0 to ``final`` (1: the protocol)
-    over ``ramp_steps`` calls (one call a training step), starting at ``step``; called
-    like the Distorter."""
+    """A Distorter whose strength grows linearly from 0 to 1 (the protocol) over
+    ``ramp_steps`` calls (one call a training step), starting at ``step``; called like
+    the Distorter."""
 
-    def __init__(self, distorter, step, ramp_steps, final=1.0):
+    def __init__(self, distorter, step, ramp_steps):
         self.distorter, self.step, self.ramp_steps = distorter, step, ramp_steps
-        self.final = final
 
     def __call__(self, images):
         self.step += 1
-        self.distorter.strength = self.final * min(1.0, self.step / self.ramp_steps)
+        self.distorter.strength = min(1.0, self.step / self.ramp_steps)
         return self.distorter(images)
 
     def close(self):
         self.distorter.close()
 
 
-def training_inputs(datasets, kind, seed=0, ramp_steps=0, train_strength=1.0):
+def training_inputs(datasets, kind, seed=0, ramp_steps=0):
     """The data arguments of ``training.fit`` for MNIST distorted by ``kind``.
 
     Training batches get fresh distortions (a Distorter seeded by ``seed`` and the
     step a run starts from, so a resumed run draws new ones); the validation and test
     sets are distorted once, with fixed seeds, so numbers compare between runs. With
     ``ramp_steps`` the training distortions grow from none to full over that many
-    first steps (the curriculum of the module docstring). ``train_strength`` above 1
-    trains on stronger distortions than the test's (R: 1.2 turns by up to ±108°).
+    first steps (the curriculum of the module docstring).
     """
     def make_augment(step):
-        distorter = Distorter(kind, seed=seed * 1000003 + step, strength=train_strength)
-        return (Ramp(distorter, step, ramp_steps, train_strength) if ramp_steps
-                else distorter)
+        distorter = Distorter(kind, seed=seed * 1000003 + step)
+        return Ramp(distorter, step, ramp_steps) if ramp_steps else distorter
     return {"train_set": datasets.train,
             "validation": (eval_images(datasets.validation, kind, VALIDATION_SEED),
                            datasets.validation.labels),

@@ -13,7 +13,7 @@ import os
 import signal
 import time
 
-from mnist_stn import animation, checkpoints, precision
+from mnist_stn import animation, checkpoints, optimizers, precision
 from mnist_stn.compat import tf
 
 SUMMARY_IMAGES = 8       # inputs shown in TensorBoard, each beside its rectified version
@@ -35,11 +35,10 @@ class TrainConfig:
     eval_every: int = 1000
     save_every: int = 1000
     precision: str = "fp32"      # or "bf16": see mnist_stn/precision.py
+    optimizer: str = "adam"      # or "amsgrad", "sgd": see mnist_stn/optimizers.py
     loc_lr_multiplier: float = 1.0   # the loc net's learning rate over the classifier's
-    loc_lr_warmup: int = 0       # ... reached from 1x over these first steps (0: at once)
     ramp_steps: int = 0          # distortions grow from none to full over these first steps
-    classifier_lr_after_ramp: float = 1.0   # the classifier's rate after them (0: frozen)
-    classifier_slow_steps: tuple | None = None   # ... or over steps [from, until)
+    classifier_hold: tuple | None = None   # the classifier held still over steps [from, until)
     frames: int = 60             # of the learning animation, over the run (0: none)
 
     def check(self, train_size):
@@ -66,20 +65,16 @@ class TrainConfig:
             raise ValueError(f"--precision must be fp32 or bf16 here, not {self.precision}")
         if not (math.isfinite(self.loc_lr_multiplier) and self.loc_lr_multiplier > 0):
             raise ValueError("--loc-lr-multiplier must be a positive number")
-        if self.loc_lr_warmup < 0:
-            raise ValueError("--loc-lr-warmup must be 0 (no warm-up) or more, not "
-                             f"{self.loc_lr_warmup}")
         if self.ramp_steps < 0:
-            raise ValueError("--ramp-steps must be 0 (no ramp) or more")
-        if not (math.isfinite(self.classifier_lr_after_ramp)
-                and self.classifier_lr_after_ramp >= 0):
-            raise ValueError("--classifier-lr-after-ramp must be 0 (frozen) or more, not "
-                             f"{self.classifier_lr_after_ramp}")
-        if self.classifier_slow_steps is not None:
-            start, until = self.classifier_slow_steps
+            raise ValueError(f"the ramp must be 0 (none) or more steps, not {self.ramp_steps}")
+        if self.classifier_hold is not None:
+            start, until = self.classifier_hold
             if not 0 <= start < until:
-                raise ValueError("--classifier-slow-steps must be FROM:UNTIL, "
-                                 "0 <= FROM < UNTIL")
+                raise ValueError("the classifier hold must be steps [FROM, UNTIL), "
+                                 f"0 <= FROM < UNTIL, not {list(self.classifier_hold)}")
+        if self.optimizer not in optimizers.OPTIMIZERS:
+            raise ValueError("the optimizer must be one of "
+                             f"{', '.join(optimizers.OPTIMIZERS)}, not {self.optimizer}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}")
 
@@ -91,8 +86,7 @@ class TrainingError(Exception):
     """Training cannot go on (a NaN loss); the message says what to try."""
 
 
-def fit(config, build_graph, train_set, validation, test, make_augment=None,
-        make_optimizer=tf.train.AdamOptimizer):
+def fit(config, build_graph, train_set, validation, test, make_augment=None):
     """Train as ``config`` says; returns the metrics also written to metrics.json.
 
     Args:
@@ -102,7 +96,6 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
       validation, test: (images, labels) arrays, evaluated without dropout.
       make_augment: optional ``start_step -> callable``: the callable changes every
         training batch (e.g. fresh distortions) and is closed at the end if it can be.
-      make_optimizer: ``learning_rate -> tf.train.Optimizer``.
     Raises:
       TrainingError on a NaN loss or weights; checkpoints.CheckpointError on a folder
       of another model, in use, with no intact checkpoint, or that a save failed in;
@@ -111,20 +104,18 @@ def fit(config, build_graph, train_set, validation, test, make_augment=None,
     config = dataclasses.replace(config, ckpt_dir=os.path.expanduser(config.ckpt_dir))
     checkpoints.prepare_dir(config.ckpt_dir, config.model)
     with checkpoints.lock(config.ckpt_dir):
-        return _fit(config, build_graph, train_set, validation, test, make_augment,
-                    make_optimizer)
+        return _fit(config, build_graph, train_set, validation, test, make_augment)
 
 
-def _fit(config, build_graph, train_set, validation, test, make_augment, make_optimizer):
+def _fit(config, build_graph, train_set, validation, test, make_augment):
     """``fit`` inside its folder's lock."""
     tf.reset_default_graph()
     tf.set_random_seed(config.seed)
     g = build_graph(config.model)
-    optimizer = make_optimizer(learning_rate_schedule(config))
-    global_step = tf.train.get_global_step()
+    global_step = tf.train.get_or_create_global_step()
     # models with batch norm keep their moving averages' updates here
     with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
-        train_op = build_train_op(g, optimizer, global_step, config, make_optimizer)
+        train_op = build_train_op(g, global_step, config)
     image_summary = build_image_summary(g)
     # a loss can stay finite while a far too large rate has made weights inf or NaN
     weights_finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v))
@@ -137,8 +128,7 @@ def _fit(config, build_graph, train_set, validation, test, make_augment, make_op
         restored = checkpointer.restore_or_initialize(sess)
         step = int(sess.run(global_step))
         record = Record(config, checkpoints.read_json(config.ckpt_dir,
-                                                      checkpoints.METRICS_FILE), step,
-                        optimizer=type(optimizer).__name__)
+                                                      checkpoints.METRICS_FILE), step)
         checkpoints.write_json(os.path.join(config.ckpt_dir, checkpoints.CONFIG_FILE),
                                config.model)
         replay_batches(train_set, step, config.batch_size)
@@ -226,8 +216,8 @@ class Record:
     """What metrics.json holds: the settings, every logged loss of the run so far (across
     resumes), and once it ends its accuracies. Written at every save."""
 
-    def __init__(self, config, previous, step, optimizer):
-        self.config, self.step, self.optimizer = config, step, optimizer
+    def __init__(self, config, previous, step):
+        self.config, self.step = config, step
         self.previous = previous or {}
         self.test_accuracy = None
         if self.previous:
@@ -258,7 +248,7 @@ class Record:
         seconds = log.elapsed() if train_seconds is None else train_seconds
         rate = log.images_per_second(step, seconds)
         return {**self.config.model, **settings(self.config), "steps": step,
-                "optimizer": self.optimizer, "test_accuracy": self.test_accuracy,
+                "test_accuracy": self.test_accuracy,
                 "validation_accuracy": log.validation,
                 "train_seconds_this_run": round(seconds, 1),
                 "train_seconds": round(self.earlier_seconds + seconds, 1),
@@ -273,17 +263,16 @@ class Record:
 # Settings that may change on resume; the rest (the model, --steps below the
 # checkpoint) are refused. Their change is said when a run resumes.
 RESUMED_SETTINGS = ("steps", "batch_size", "learning_rate", "lr_schedule", "keep_prob",
-                    "loc_keep_prob", "seed", "precision", "loc_lr_multiplier",
-                    "loc_lr_warmup", "ramp_steps", "classifier_lr_after_ramp",
-                    "classifier_slow_steps")
+                    "loc_keep_prob", "seed", "precision", "optimizer", "loc_lr_multiplier",
+                    "ramp_steps", "classifier_hold")
 
 
 def settings(config):
     """The TrainConfig as metrics.json records it: no model, no folder (it can move)."""
     out = {k: v for k, v in dataclasses.asdict(config).items()
            if k not in ("model", "ckpt_dir")}
-    if out.get("classifier_slow_steps") is not None:
-        out["classifier_slow_steps"] = list(out["classifier_slow_steps"])
+    if out.get("classifier_hold") is not None:
+        out["classifier_hold"] = list(out["classifier_hold"])
     return out
 
 
@@ -298,48 +287,36 @@ def start_film(config, g, validation_images, step):
     return film
 
 
-def build_train_op(g, optimizer, global_step, config, make_optimizer):
+def build_train_op(g, global_step, config):
     """One optimizer step; the loc net's own optimizer when the two rates differ.
 
     With Adam, scaling the loc net's gradients would change nothing (its steps do not
-    depend on the gradients' scale), so ``loc_lr_multiplier`` != 1 (or a classifier
-    slowed, ``classifier_lr_after_ramp`` != 1) gives the
-    variables in ``g["loc_variables"]`` an optimizer of their own at their multiple of
-    the rate, and the classifier's ``optimizer`` one at its own.
+    depend on the gradients' scale), so a ``loc_lr_multiplier`` != 1 or a
+    ``classifier_hold`` gives the variables in ``g["loc_variables"]`` an optimizer of
+    their own at their multiple of the rate, and the classifier one at its own: zero
+    over the hold, so that the STN, not the classifier, has to absorb the distortions
+    that grow meanwhile.
     """
+    rate = learning_rate_schedule(config)
     loc_vars = g.get("loc_variables") or []
-    slowed = config.classifier_lr_after_ramp != 1.0 and (config.ramp_steps or
-                                                         config.classifier_slow_steps)
-    if not loc_vars or (config.loc_lr_multiplier == 1.0 and not slowed):
-        return optimizer.minimize(g["loss"], global_step=global_step)
+    if not loc_vars or (config.loc_lr_multiplier == 1.0 and config.classifier_hold is None):
+        return optimizers.make_optimizer(config.optimizer, rate).minimize(
+            g["loss"], global_step=global_step)
     rest = [v for v in tf.trainable_variables() if v not in loc_vars]
     grads = tf.gradients(g["loss"], rest + loc_vars)
-    if slowed:
-        # once the curriculum is over (or over the steps given) the classifier learns
-        # at this multiple of its rate, so the STN, not the classifier, has to absorb
-        # the full rotations
-        start, until = config.classifier_slow_steps or (config.ramp_steps, config.steps)
-        inside = tf.cast((global_step >= start) & (global_step < until), tf.float32)
-        optimizer = make_optimizer(learning_rate_schedule(config)
-                                   * (1.0 + (config.classifier_lr_after_ramp - 1.0) * inside))
-    loc_optimizer = make_optimizer(loc_lr_multiplier(config) * learning_rate_schedule(config))
-    updates = [optimizer.apply_gradients(zip(grads[:len(rest)], rest)),
-               loc_optimizer.apply_gradients(zip(grads[len(rest):], loc_vars))]
+    classifier_rate = rate
+    if config.classifier_hold is not None:
+        start, until = config.classifier_hold
+        held = tf.cast((global_step >= start) & (global_step < until), tf.float32)
+        classifier_rate = rate * (1.0 - held)
+    updates = [optimizers.make_optimizer(config.optimizer, classifier_rate).apply_gradients(
+                   zip(grads[:len(rest)], rest)),
+               optimizers.make_optimizer(config.optimizer, config.loc_lr_multiplier * rate)
+               .apply_gradients(zip(grads[len(rest):], loc_vars))]
     # the step counts on only after both updates: each rate reads the step it is for
     # (incremented by one of them, the other could read the next step's rate)
     with tf.control_dependencies(updates):
         return tf.group(global_step.assign_add(1))
-
-
-def loc_lr_multiplier(config):
-    """The loc net's rate over the classifier's: ``loc_lr_multiplier``, reached linearly
-    from 1 over the first ``loc_lr_warmup`` steps, so a fast loc net starts at the
-    classifier's pace."""
-    if not config.loc_lr_warmup:
-        return config.loc_lr_multiplier
-    step = tf.cast(tf.train.get_or_create_global_step(), tf.float32)
-    share = tf.minimum(1.0, step / config.loc_lr_warmup)
-    return 1.0 + (config.loc_lr_multiplier - 1.0) * share
 
 
 def learning_rate_schedule(config):

@@ -53,11 +53,11 @@ def test_distorted_training_and_prediction(fake_mnist_dir, tmp_path, capsys):
     assert "42x42" in capsys.readouterr().err
 
 
-def test_default_checkpoint_dirs_follow_the_model_flags():
-    assert train.parse_args([])[0].ckpt_dir == "checkpoints/stn"
+def test_default_checkpoint_dirs_follow_the_named_run():
+    assert train.parse_args([])[0].ckpt_dir == "checkpoints/mnist"
     assert train.parse_args(["--no-stn", "--distortion", "RTS"])[0].ckpt_dir == \
-        "checkpoints/cnn-RTS"
-    assert predict.parse_args(["--distortion", "R"]).ckpt_dir == "checkpoints/stn-R"
+        "checkpoints/RTS-cnn"
+    assert predict.parse_args(["--distortion", "R"]).ckpt_dir == "checkpoints/R"
 
 
 def test_residual_rotation_of_a_perfect_and_of_a_lazy_stn():
@@ -78,23 +78,18 @@ def test_residual_rotation_of_a_perfect_and_of_a_lazy_stn():
 def test_the_distorted_benchmark_records_a_run(mnist_dir, have_real_mnist, tmp_path):
     from benchmarks import distorted
     results = tmp_path / "r.json"
-    distorted.main(["--data-dir", str(mnist_dir), "--kinds", "R", "--models", "stn",
-                    "--steps", "3", "--ramp-steps", "2", "--loc-start-scale", "0.5",
-                    "--loc-keep-prob", "0.9", "--train-strength", "1.1", "--loc-hidden", "48",
-                    "--classifier-lr-after-ramp", "0", "--classifier-slow-steps", "1:2",
-                    "--batch-size", "7", "--optimizer", "sgd",
-                    "--learning-rate", "0.01", "--lr-schedule", "thirds", "--tag", "smoke",
-                    "--results", str(results), "--table", str(tmp_path / "r.md"), "--figures",
+    distorted.main(["--data-dir", str(mnist_dir), "--configs", "R", "--steps", "3",
+                    "--seeds", "2", "--results", str(results), "--figures",
                     str(tmp_path / "fig"), "--ckpt-root", str(tmp_path / "ck")])
-    record = json.loads(results.read_text())["R/ST-CNN [smoke]"]
-    assert record["steps"] == 3 and record["ramp_steps"] == 2
-    assert record["loc_start_scale"] == 0.5 and record["loc_keep_prob"] == 0.9
-    assert record["train_strength"] == 1.1 and record["loc_hidden"] == 48
-    assert record["classifier_lr_after_ramp"] == 0 and record["batch_size"] == 7
-    assert record["classifier_slow_steps"] == [1, 2]          # a JSON list
-    assert (record["optimizer"], record["learning_rate"], record["lr_schedule"]) == (
-        "sgd", 0.01, "thirds")
+    record = json.loads(results.read_text())["R-seed2"]
+    assert (record["config"], record["seed"], record["kind"], record["model"]) == (
+        "R", 2, "R", "ST-CNN")
+    assert record["steps"] == 3 and record["batch_size"] == 50
     assert record["resumed_at_step"] == 0
+    # the run is configs/R.toml at 3 steps, as train.py builds it
+    metrics = json.loads((tmp_path / "ck" / "R-seed2" / "metrics.json").read_text())
+    assert metrics["ramp_steps"] == 1 and metrics["classifier_hold"] == [0, 1]
+    assert metrics["loc_lr_multiplier"] == 3.0 and metrics["seed"] == 2
     left = record["turn_left"]             # 3 steps: the STN has turned nothing yet
     assert abs(left["std"] - record["residual_angle_std"]) < 1e-9 and left["std"] > 40
     assert sorted(left["std_per_digit"]) == [str(d) for d in range(10)]   # JSON keys
@@ -108,27 +103,26 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, have_real_mnist, tmp_p
     assert 50 < record["angle_std"] < 54          # ±90° uniform: 52° std
     for figure in ("figure", "most_rotated_figure", "animation"):
         assert (tmp_path / "fig" / os.path.basename(record[figure])).stat().st_size > 1000
+    table = (tmp_path / "r.md").read_text()
+    assert "| R | 2 | 0.7% |" in table
 
     # measured again from the kept checkpoint: the same numbers, the training record kept
-    distorted.main(["--data-dir", str(mnist_dir), "--kinds", "R", "--tag", "smoke",
-                    "--remeasure", "--results", str(results), "--table",
-                    str(tmp_path / "r.md"), "--ckpt-root", str(tmp_path / "ck")])
-    again = json.loads(results.read_text())["R/ST-CNN [smoke]"]
+    distorted.main(["--data-dir", str(mnist_dir), "--configs", "R", "--seeds", "2",
+                    "--remeasure", "--results", str(results), "--ckpt-root",
+                    str(tmp_path / "ck")])
+    again = json.loads(results.read_text())["R-seed2"]
     assert set(again["remeasured"]) == {"date", "command"}
-    assert again["turn_left"] == record["turn_left"]
-    assert {k: again[k] for k in record} == record
-    assert 0 <= record["frame_share"] < 0.5
-    assert (tmp_path / "ck" / "stn-R-smoke" / "checkpoint").exists()
-    assert "R/ST-CNN [smoke]" in (tmp_path / "r.md").read_text()
+    assert again["residual_angle_std"] == pytest.approx(record["residual_angle_std"])
+    assert again["steps"] == 3
 
 
-def test_each_distortion_trains_with_its_measured_defaults():
+def test_each_distortion_trains_with_its_named_run():
     r = train.parse_args(["--distortion", "R", "--steps", "900"])[0]
     assert r.ramp_steps == 200 and r.loc_lr_multiplier == 3.0
     # the classifier held still from 1/18 to 5/18 of the steps (2,000-10,000 of 36,000)
-    assert r.classifier_lr_after_ramp == 0.0 and r.classifier_slow_steps == (50, 250)
+    assert r.classifier_hold == (50, 250)
     cnn = train.parse_args(["--distortion", "R", "--no-stn"])[0]
-    assert cnn.classifier_lr_after_ramp == 1.0 and cnn.ramp_steps == 8000
+    assert cnn.classifier_hold is None and cnn.ramp_steps == 8000
     for flags in (["--distortion", "RTS"], [], ["--distortion", "R", "--no-stn"],
                   ["--distortion", "E"], ["--distortion", "P"], ["--distortion", "clutter"]):
         config = train.parse_args(flags)[0]
@@ -143,53 +137,26 @@ def test_each_distortion_trains_with_its_measured_defaults():
         assert config.model.get("loc_start_scale", 1.0) == (0.5 if kind == "clutter" else 1.0)
 
 
-def test_the_distorted_benchmark_refuses_a_value_out_of_range(capsys):
+def test_the_distorted_benchmark_refuses_what_cannot_run(capsys):
     from benchmarks import distorted
-    for flag, value in (("--loc-start-scale", "0"), ("--loc-keep-prob", "1.5"),
-                        ("--loc-keep-prob", "nan")):
-        try:
-            distorted.main([flag, value, "--kinds", "R"])
-        except SystemExit as stop:
-            assert stop.code == 2
-        else:
-            raise AssertionError(f"{flag} {value} was taken")
-        assert f"{flag} must be in (0, 1], not {float(value)}" in capsys.readouterr().err
-    try:
-        distorted.main(["--loc-hidden", "0", "--kinds", "R"])
-    except SystemExit as stop:
-        assert stop.code == 2
-    else:
-        raise AssertionError("--loc-hidden 0 was taken")
-    assert "--loc-hidden must be a positive number of units, not 0" in capsys.readouterr().err
-    for flag, value, says in (("--classifier-lr-after-ramp", "-1", "0 (frozen) or more"),
-                              ("--classifier-lr-after-ramp", "nan", "0 (frozen) or more"),
-                              ("--batch-size", "0", "in 1..55000, the training set"),
-                              ("--steps", "0", "at least 1"),
-                              ("--seed", "-1", "in 0..4294967295"),
-                              ("--seed", str(2 ** 32), "in 0..4294967295"),
-                              ("--learning-rate", "0", "a positive number")):
+    for flags, says in ((["--steps", "0"], "--steps must be at least 1, not 0"),
+                        (["--seeds", "-1"], "--seed must be in 0..4294967295, not -1"),
+                        (["--seeds", str(2 ** 32)], "--seed must be in 0..4294967295"),
+                        (["--seeds", "one"], "--seeds takes comma-separated integers"),
+                        (["--configs", "STN"], "unknown runs ['STN']"),
+                        (["--configs", "mnist"], "unknown runs ['mnist']")):
         with pytest.raises(SystemExit) as stop:
-            distorted.main([flag, value, "--kinds", "R"])
+            distorted.main(flags)
         assert stop.value.code == 2
-        assert f"{flag} must be {says}, not" in capsys.readouterr().err
-    for models in ("STN", "cnn,STN", "stn,"):
-        with pytest.raises(SystemExit) as stop:
-            distorted.main(["--models", models, "--kinds", "R"])
-        assert stop.value.code == 2
-        assert f"--models takes cnn and/or stn, not {models}" in capsys.readouterr().err
-    for value in ("3", "2:x", "4:4"):
-        with pytest.raises(SystemExit) as stop:
-            distorted.main(["--classifier-slow-steps", value, "--kinds", "R"])
-        assert stop.value.code == 2
-        assert "--classifier-slow-steps" in capsys.readouterr().err
-    for kinds, strength in (("RTS", "1.2"), ("R", "0.5"), ("R", "2.5")):
-        try:
-            distorted.main(["--kinds", kinds, "--train-strength", strength])
-        except SystemExit as stop:
-            assert stop.code == 2
-        else:
-            raise AssertionError(f"--train-strength {strength} was taken for {kinds}")
-        assert "--train-strength is for R alone, from 1 to 2" in capsys.readouterr().err
+        assert says in capsys.readouterr().err
+
+
+def test_the_distorted_benchmark_has_at_most_ten_flags(capsys):
+    from benchmarks import distorted
+    with pytest.raises(SystemExit):
+        distorted.main(["--help"])
+    flags = set(re.findall(r"^  (--[a-z-]+)", capsys.readouterr().out, re.M)) - {"--help"}
+    assert 5 <= len(flags) <= 10, flags
 
 
 def test_two_benchmarks_on_one_results_file_keep_each_others_records(tmp_path):
@@ -208,17 +175,15 @@ def test_two_benchmarks_on_one_results_file_keep_each_others_records(tmp_path):
 def test_remeasure_finds_the_box_again(mnist_dir, tmp_path):
     from benchmarks import distorted
     results = tmp_path / "r.json"
-    common = ["--data-dir", str(mnist_dir), "--kinds", "clutter", "--tag", "smoke",
-              "--results", str(results), "--table", str(tmp_path / "r.md"),
-              "--ckpt-root", str(tmp_path / "ck")]
-    distorted.main(common + ["--models", "stn", "--steps", "2", "--figures",
-                             str(tmp_path / "fig")])
-    record = json.loads(results.read_text())["clutter/ST-CNN [smoke]"]
+    common = ["--data-dir", str(mnist_dir), "--configs", "clutter", "--results",
+              str(results), "--ckpt-root", str(tmp_path / "ck")]
+    distorted.main(common + ["--steps", "2", "--figures", str(tmp_path / "fig")])
+    record = json.loads(results.read_text())["clutter"]
     measured = record["box_area"], record["centre_in_box"]
     record["box_area"] = record["centre_in_box"] = -1.0          # as if not yet measured
-    results.write_text(json.dumps({"clutter/ST-CNN [smoke]": record}))
+    results.write_text(json.dumps({"clutter": record}))
     distorted.main(common + ["--remeasure"])
-    again = json.loads(results.read_text())["clutter/ST-CNN [smoke]"]
+    again = json.loads(results.read_text())["clutter"]
     # a sampled box may reach past the canvas, so its area can exceed the canvas's
     assert (again["box_area"], again["centre_in_box"]) == pytest.approx(measured)
     assert again["box_area"] > 0 and 0 <= again["centre_in_box"] <= 1
@@ -251,28 +216,28 @@ def test_a_trial_never_replaces_a_recorded_run_and_a_stopped_one_resumes(mnist_d
                                                                          capsys):
     from benchmarks import distorted
     results = tmp_path / "r.json"
-    common = ["--data-dir", str(mnist_dir), "--kinds", "RTS", "--models", "cnn",
-              "--results", str(results), "--table", str(tmp_path / "r.md"),
-              "--ckpt-root", str(tmp_path / "ck"), "--figures", str(tmp_path / "fig")]
+    common = ["--data-dir", str(mnist_dir), "--configs", "RTS-cnn", "--results",
+              str(results), "--ckpt-root", str(tmp_path / "ck"), "--figures",
+              str(tmp_path / "fig")]
     distorted.main(common + ["--steps", "2"])
     recorded = results.read_text()
     # the same run again, as a 5-step trial would be: refused before it trains
     with pytest.raises(SystemExit) as stop:
         distorted.main(common + ["--steps", "5"])
     assert stop.value.code == 2
-    assert "RTS/CNN already recorded" in capsys.readouterr().err
+    assert "RTS-cnn already recorded" in capsys.readouterr().err
     assert results.read_text() == recorded
     # asked to: it goes on from the kept checkpoint (as after Ctrl-C), not from step 0
     distorted.main(common + ["--steps", "4", "--overwrite"])
-    record = json.loads(results.read_text())["RTS/CNN"]
+    record = json.loads(results.read_text())["RTS-cnn"]
     assert record["steps"] == 4 and record["resumed_at_step"] == 2
 
 
 def test_the_mnist_benchmark_refuses_what_cannot_train(capsys):
     from benchmarks import mnist
     for flags, says in ((["--steps", "0"], "--steps must be at least 1"),
-                        (["--seed", "-1"], "--seed must be in 0..4294967295"),
-                        (["--models", "STN"], "--models takes stn and/or cnn")):
+                        (["--seeds", "-1"], "--seed must be in 0..4294967295"),
+                        (["--configs", "STN"], "--configs takes mnist, mnist-cnn, tutorial")):
         with pytest.raises(SystemExit) as stop:
             mnist.main(flags)
         assert stop.value.code == 2

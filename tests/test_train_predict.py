@@ -169,7 +169,7 @@ def test_resume_gives_the_same_model_as_one_run(fake_mnist_dir, tmp_path):
     # stopping at step 20 and resuming must end where an unbroken run ends. (A cosine
     # schedule would differ: it decays over the --steps of each run.)
     no_dropout = ["--keep-prob", "1", "--batch-size", "20", "--eval-every", "10",
-                  "--lr-schedule", "constant"]
+                  "--config", "tutorial", "--learning-rate", "3e-4"]    # a constant rate
     train.train(train_config(tmp_path / "a", "--steps", "40", *no_dropout),
                 small_datasets(fake_mnist_dir))
     train.train(train_config(tmp_path / "b", "--steps", "20", *no_dropout),
@@ -341,9 +341,7 @@ def test_loc_lr_multiplier_moves_only_the_loc_net_faster():
         rest = tf.Variable([3.0])
         loss = tf.reduce_sum(loc * [2.0, -1.0]) + tf.reduce_sum(rest * 5.0)
         step = tf.train.get_or_create_global_step()
-        op = training.build_train_op({"loss": loss, "loc_variables": [loc]},
-                                     tf.train.AdamOptimizer(0.1), step, config,
-                                     tf.train.AdamOptimizer)
+        op = training.build_train_op({"loss": loss, "loc_variables": [loc]}, step, config)
         sess.run(tf.global_variables_initializer())
         sess.run(op)
         got_loc, got_rest, got_step = sess.run([loc, rest, step])
@@ -361,9 +359,7 @@ def adam_moves(config, steps):
         rest = tf.Variable([0.0])
         loss = tf.reduce_sum(loc * 2.0) + tf.reduce_sum(rest * 5.0)
         step = tf.train.get_or_create_global_step()
-        op = training.build_train_op({"loss": loss, "loc_variables": [loc]},
-                                     tf.train.AdamOptimizer(config.learning_rate), step,
-                                     config, tf.train.AdamOptimizer)
+        op = training.build_train_op({"loss": loss, "loc_variables": [loc]}, step, config)
         sess.run(tf.global_variables_initializer())
         moves = []
         for _ in range(steps):
@@ -373,45 +369,25 @@ def adam_moves(config, steps):
     return np.array(moves)
 
 
-def test_loc_lr_warmup_grows_the_loc_nets_rate_from_the_classifiers():
-    # the loc net's rate is 1x, 1 + 9 x 1/4, 1 + 9 x 2/4 of 0.1 at steps 0, 1, 2 of a
-    # 4-step warm-up to 10x, then 10x; the classifier's stays 0.1
+@pytest.mark.parametrize("hold, classifier_moves", [
+    (None, [0.1, 0.1, 0.1, 0.1]),
+    ((1, 3), [0.1, 0.0, 0.0, 0.1])])      # held still over steps 1 and 2 only
+def test_the_classifier_hold_stops_only_the_classifier(hold, classifier_moves):
+    # the classifier moves by 0.1, or not at all while held; the loc net by 0.1 throughout
     config = training.TrainConfig(model={}, ckpt_dir="", learning_rate=0.1,
-                                  lr_schedule="constant", loc_lr_multiplier=10.0,
-                                  loc_lr_warmup=4)
-    moves = adam_moves(config, 6)
-    np.testing.assert_allclose(moves[:, 0], [0.1, 0.325, 0.55, 0.775, 1.0, 1.0], rtol=1e-4)
-    np.testing.assert_allclose(moves[:, 1], [0.1] * 6, rtol=1e-4)
-
-
-@pytest.mark.parametrize("slow_steps, classifier_moves", [
-    (None, [0.1, 0.1, 0.05, 0.05]),       # after the 2-step ramp
-    ((1, 3), [0.1, 0.05, 0.05, 0.1])])    # over steps 1 and 2 only
-def test_classifier_lr_after_ramp_slows_only_the_classifier(slow_steps, classifier_moves):
-    # the classifier moves by 0.1, or 0.5 x 0.1 while slowed; the loc net by 0.1 throughout
-    config = training.TrainConfig(model={}, ckpt_dir="", learning_rate=0.1,
-                                  lr_schedule="constant", ramp_steps=2,
-                                  classifier_lr_after_ramp=0.5,
-                                  classifier_slow_steps=slow_steps)
+                                  lr_schedule="constant", classifier_hold=hold)
     moves = adam_moves(config, 4)
-    np.testing.assert_allclose(moves, [[0.1, c] for c in classifier_moves], rtol=1e-4)
-
-
-@pytest.mark.parametrize("value", [-0.5, float("nan")])
-def test_a_negative_classifier_lr_after_ramp_is_refused(value):
-    config = training.TrainConfig(model={}, ckpt_dir="", classifier_lr_after_ramp=value)
-    with pytest.raises(ValueError, match="--classifier-lr-after-ramp"):
-        config.check(train_size=100)
+    np.testing.assert_allclose(moves, [[0.1, c] for c in classifier_moves], atol=1e-6)
 
 
 @pytest.mark.parametrize("steps", [(3, 3), (-1, 2), (5, 2)])
-def test_an_empty_classifier_slow_range_is_refused(steps):
-    config = training.TrainConfig(model={}, ckpt_dir="", classifier_slow_steps=steps)
-    with pytest.raises(ValueError, match="--classifier-slow-steps"):
+def test_an_empty_classifier_hold_is_refused(steps):
+    config = training.TrainConfig(model={}, ckpt_dir="", classifier_hold=steps)
+    with pytest.raises(ValueError, match="the classifier hold must be steps"):
         config.check(train_size=100)
 
 
-def test_a_negative_loc_lr_warmup_is_refused():
-    config = training.TrainConfig(model={}, ckpt_dir="", loc_lr_warmup=-1)
-    with pytest.raises(ValueError, match="--loc-lr-warmup"):
+def test_an_unknown_optimizer_is_refused():
+    config = training.TrainConfig(model={}, ckpt_dir="", optimizer="adagrad")
+    with pytest.raises(ValueError, match="the optimizer must be one of adam, amsgrad, sgd"):
         config.check(train_size=100)

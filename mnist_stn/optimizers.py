@@ -1,4 +1,4 @@
-"""The optimizers ``letters.train`` offers: TF1's Adam and SGD, and AMSGrad, which TF1 lacks.
+"""The optimizers a run may name: TF1's Adam and SGD, and AMSGrad, which TF1 lacks.
 
 The second tutorial compares Adam, AMSGrad and plain SGD (lr 0.02) on its captcha
 letters. Keras' ``Adam(amsgrad=True)`` cannot drive a TF1 graph under Keras 3, so
