@@ -35,8 +35,9 @@ def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("images", nargs="*", metavar="IMAGE",
-                        help="your own digit images (PNG, JPEG, GIF, BMP or WebP, any size; photos are turned upright as their EXIF says); "
-                             "without them, evaluate on the test set")
+                        help="your own digit images (PNG, JPEG, GIF, BMP or WebP, any size; "
+                             "photos are turned upright as their EXIF says); without "
+                             "them, evaluate on the test set")
     parser.add_argument("--config", choices=configs.names("mnist"), default=None,
                         help="the named run whose checkpoint to restore, as given to "
                              "train.py (default: mnist)")

@@ -1,11 +1,12 @@
-"""Batch norm's test-time statistics re-estimated after training.
+"""Batch norm's test-time statistics re-estimated after training, for the letters
+benchmark's second and third ways of testing a checkpoint.
 
 Plain batch norm collects its moving averages while training, where dropout thins the
 activations; at test time there is no dropout, and the averages no longer describe
 what the layers see. The cheap fix: after training, run the training set through the
 model with dropout off and give every batch norm layer the mean and variance of its
-inputs over the whole set, one layer after the other. (With batch renorm the inference statistics are the
-moving mean and standard deviation; they are replaced the same way.)
+inputs over the whole set, one layer after the other. (With batch renorm the inference
+statistics are the moving mean and standard deviation; they are replaced the same way.)
 """
 import numpy as np
 

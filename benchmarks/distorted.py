@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 import model
-from benchmarks import common
+from benchmarks import common, measures
 from mnist_stn import (animation, checkpoints, configs, data, distort, figures, geometry,
                        precision, training)
 from mnist_stn.constants import TRAIN_FILE_SIZE, VALIDATION_SIZE
@@ -35,7 +35,7 @@ LONG = 0.4                  # elongation above which a digit's lean is read (ink
 
 def rotation_spread(restored, test_images, labels, kind):
     """Spread (std, degrees) of the applied rotation and of what is left after the STN,
-    and where what is left sits (``geometry.turn_left``).
+    and where what is left sits (``measures.turn_left``).
 
     The fixed test set is drawn again with its parameters, to know each digit's
     distortion M; the rotation of M . theta is what the STN's output still shows.
@@ -43,16 +43,16 @@ def rotation_spread(restored, test_images, labels, kind):
     with distort.Distorter(kind, seed=distort.TEST_SEED) as distorter:
         images, params = distorter(test_images, return_params=True)
     theta = restored.run(images, names=("theta",))["theta"]
-    residual = np.degrees(geometry.residual_rotation(params["matrix"], theta))
+    residual = np.degrees(measures.residual_rotation(params["matrix"], theta))
     # the same digits as written (strength 0: on the canvas, not turned) through the STN
     with distort.Distorter(kind, seed=distort.TEST_SEED, strength=0.0) as distorter:
         written, written_params = distorter(test_images, return_params=True)
     theta = restored.run(written, names=("theta",))["theta"]
-    own_pose = np.degrees(geometry.residual_rotation(written_params["matrix"], theta))
-    left = geometry.turn_left(residual, labels, own_pose, np.degrees(params["angle"]))
+    own_pose = np.degrees(measures.residual_rotation(written_params["matrix"], theta))
+    left = measures.turn_left(residual, labels, own_pose, np.degrees(params["angle"]))
     # does it stand leaning digits up? A residual > 0 shows the digit turned counter-
     # clockwise, so an STN that undoes a share k of each clockwise lean has slope k.
-    lean, elongation = geometry.ink_lean(test_images)
+    lean, elongation = measures.ink_lean(test_images)
     long = elongation > LONG
     left["lean_undone"], left["lean_correlation"] = lean_fit(lean[long], own_pose[long])
     return float(np.degrees(params["angle"]).std()), left["std"], left
@@ -100,8 +100,8 @@ def how_it_found(restored, test_images, digits, kind):
     linear, shift = params["matrix"][:, :, :2], params["matrix"][:, :, 2]
     normalised = np.einsum("nij,nj->ni", np.linalg.inv(linear), centre / 13.5 - shift)
     on_canvas = (normalised + 1.0) / 2.0 * (size - 1)
-    inside = geometry.inside_box(on_canvas, boxes)
-    return (float(np.median(geometry.box_area(boxes)) / (size - 1) ** 2),
+    inside = measures.inside_box(on_canvas, boxes)
+    return (float(np.median(measures.box_area(boxes)) / (size - 1) ** 2),
             float(inside.mean()))
 
 

@@ -15,7 +15,7 @@ vs after the ReLU, pixels in [-1, 1] vs [0, 1], Adam vs AMSGrad vs SGD (lr 0.02)
 bnstats: the test accuracy of every run kept under --ckpt-root (main and ablations)
 with batch norm as trained (moving averages), with each batch of 32 normalised by its
 own statistics, and with the statistics re-estimated over the training set without
-dropout (letters/bn_stats.py); it also measures every kept STN again (its zoom, and
+dropout (benchmarks/bn_stats.py); it also measures every kept STN again (its zoom, and
 where it moves the letter's own strokes, drawn again from the generation seed).
 --batch-norm picks batch renormalisation (the tutorial's, letters.train's default) or
 plain batch norm; plain runs are recorded apart, as "<name> [plain BN]".
@@ -30,24 +30,23 @@ import time
 
 import numpy as np
 
-from benchmarks import common
+from benchmarks import bn_stats, common, measures
 from letters import data as letters_data
-from letters import bn_stats, model
-from mnist_stn import checkpoints, figures, geometry, optimizers, precision, training
+from letters import model
+from mnist_stn import checkpoints, configs, figures, geometry, optimizers, precision, training
 from mnist_stn.compat import tf
 
 # The tutorial's results (400 epochs, Adam): best test accuracy with and without the STN.
 SEED_ACCURACY = {"STN-CNN": 99.4, "CNN": 98.5}
-# The tutorial's model and training (letters.train's defaults).
-TUTORIAL_MODEL = {"stn": True, "width": 1.0, "bn": "after-relu", "pixel_range": "0,1",
-                  "norm": "renorm"}
+# The tutorial's model and training, configs/letters-tutorial.toml: every run here is it
+# with the changes its flags or its ablation name (the main runs with --pixel-range=-1,1
+# and --steps 9000 are configs/letters.toml and letters-cnn.toml)
+TUTORIAL = configs.train_config("letters-tutorial", "letters", "")
+TUTORIAL_MODEL = TUTORIAL.model
 PLAIN = " [plain BN]"    # the record names of runs with plain batch norm
 SIGNED = " [pixels in [-1, 1]]"   # ... and of main runs with pixels in [-1, 1]
 # every tag a main run's name may carry, in the order of the tables' rows
 MAIN_TAGS = ("", SIGNED, PLAIN, PLAIN + SIGNED)
-TUTORIAL = training.TrainConfig(model=TUTORIAL_MODEL, ckpt_dir="", steps=2500, batch_size=32,
-                                learning_rate=1e-3, lr_schedule="constant", keep_prob=0.8,
-                                loc_keep_prob=0.8)
 # name, what changes (model settings, then training settings), what the tutorial reported
 ABLATIONS = [
     ("as the tutorial: BN after ReLU, pixels in [0, 1], Adam", {}, {}, ""),
@@ -147,7 +146,7 @@ def stn_effect(restored, images, strokes=None):
         mass = np.maximum(ink.sum(axis=(1, 2)), 1e-12)[:, None]
         centre = np.stack([(ink * cols).sum(axis=(1, 2)),
                            (ink * rows).sum(axis=(1, 2))], 1) / mass
-        shown = geometry.output_points(theta, centre, size, size)
+        shown = measures.output_points(theta, centre, size, size)
         effect[f"{name}_offset_before_px"] = float(np.hypot(*(centre - middle).T).mean())
         effect[f"{name}_offset_after_px"] = float(np.hypot(*(shown - middle).T).mean())
     return effect

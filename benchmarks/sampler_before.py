@@ -1,4 +1,4 @@
-"""The STN layer as it was before the sampler was made faster (issue 9): the reference
+"""The STN layer as it was before the sampler was made faster: the reference
 the speed benchmark measures the current one against. Not used by the project."""
 import tensorflow.compat.v1 as tf
 

@@ -1,5 +1,5 @@
 """The STN layer with TensorFlow's own image transform kernel for the forward pass: a
-variant the speed benchmark measures beside ``transformer.py`` (issue 9), to show why the
+variant the speed benchmark measures beside ``transformer.py``, to show why the
 project does not use it. Not used by the project.
 
 ``tf.raw_ops.ImageProjectiveTransformV3`` warps a batch of images by affine transforms in

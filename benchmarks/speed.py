@@ -30,7 +30,7 @@ from mnist_stn.compat import tf
 # and the letters
 SAMPLER_SIZES = [(50, (28, 28, 1), (28, 28)), (256, (42, 42, 1), (28, 28)),
                  (32, (60, 60, 3), (60, 60))]
-# the sampler before issue 9, today's, and one whose forward pass is TF's own kernel
+# the sampler before it was made faster, today's, and one whose forward pass is TF's own kernel
 SAMPLERS = {"before": sampler_before, "now": transformer, "native": sampler_native}
 MODELS = {   # name: (build_graph, config, batch)
     "STN + CNN": (model.build_graph, {"stn": True, "image_size": 28, "loc_head": "tutorial"}, 50),

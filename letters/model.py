@@ -21,7 +21,7 @@ BN_MOMENTUM = 0.99           # Keras' BatchNormalization defaults, as the seed u
 BN_EPSILON = 1e-3
 RENORM_MOMENTUM = 0.99       # renorm_momentum; renorm_clipping=None leaves r and d unclipped
 NORMS = ("renorm", "plain")  # the seed's BatchNormalization(renorm=True), or plain batch norm
-# Every batch norm layer of the graph, for re-estimating its statistics (letters/bn_stats.py)
+# Every batch norm layer of the graph, for re-estimating its statistics (benchmarks/bn_stats.py)
 BN_LAYERS = "batch_norm_layers"
 BatchNormLayer = collections.namedtuple(
     "BatchNormLayer", "batch_mean batch_variance moving_mean moving_spread renorm epsilon")

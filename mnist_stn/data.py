@@ -221,15 +221,10 @@ class DataSet:
         self._rng = np.random.RandomState(seed)
         self._order = self._rng.permutation(self.num_examples)
         self._index_in_epoch = 0
-        self._epochs_completed = 0
 
     @property
     def num_examples(self):
         return len(self.labels)
-
-    @property
-    def epochs_completed(self):
-        return self._epochs_completed
 
     def next_batch(self, batch_size):
         """The next ``batch_size`` (images, labels); each example comes once per epoch.
@@ -245,7 +240,6 @@ class DataSet:
             picked = self._order[start:self._index_in_epoch]
         else:
             rest = self._order[start:]
-            self._epochs_completed += 1
             self._order = self._rng.permutation(self.num_examples)
             self._index_in_epoch = batch_size - len(rest)
             picked = np.concatenate([rest, self._order[:self._index_in_epoch]])

@@ -27,7 +27,7 @@ class TrainConfig:
     steps: int = 12000           # total, counting those of a resumed run
     batch_size: int = 50
     learning_rate: float = 3e-4  # the peak, with the cosine schedule
-    lr_schedule: str = "cosine"  # or "constant", or "thirds" (the STN paper's steps)
+    lr_schedule: str = "cosine"  # or "constant", the tutorial's
     keep_prob: float = 0.5       # dropout in the classifier ...
     loc_keep_prob: float = 1.0   # ... and in the localisation net
     seed: int = 0
@@ -42,7 +42,8 @@ class TrainConfig:
     frames: int = 60             # of the learning animation, over the run (0: none)
 
     def check(self, train_size):
-        """Raise ValueError naming the flag of the first value that cannot train."""
+        """Raise ValueError naming the flag (or, for a setting only a config holds, the
+        field) of the first value that cannot train."""
         if not 0 <= self.seed < 2 ** 32:             # NumPy's and TF's seed range
             raise ValueError(f"--seed must be in 0..{2 ** 32 - 1}, not {self.seed}")
         if self.frames < 0:
@@ -64,22 +65,24 @@ class TrainConfig:
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"--precision must be fp32 or bf16 here, not {self.precision}")
         if not (math.isfinite(self.loc_lr_multiplier) and self.loc_lr_multiplier > 0):
-            raise ValueError("--loc-lr-multiplier must be a positive number")
+            raise ValueError("loc_lr_multiplier must be a positive number, not "
+                             f"{self.loc_lr_multiplier}")
         if self.ramp_steps < 0:
-            raise ValueError(f"the ramp must be 0 (none) or more steps, not {self.ramp_steps}")
+            raise ValueError(f"ramp_steps must be 0 (none) or more, not {self.ramp_steps}")
         if self.classifier_hold is not None:
             start, until = self.classifier_hold
             if not 0 <= start < until:
-                raise ValueError("the classifier hold must be steps [FROM, UNTIL), "
+                raise ValueError("classifier_hold must be steps [FROM, UNTIL), "
                                  f"0 <= FROM < UNTIL, not {list(self.classifier_hold)}")
         if self.optimizer not in optimizers.OPTIMIZERS:
-            raise ValueError("the optimizer must be one of "
+            raise ValueError("optimizer must be one of "
                              f"{', '.join(optimizers.OPTIMIZERS)}, not {self.optimizer}")
         if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}")
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, "
+                             f"not {self.lr_schedule}")
 
 
-LR_SCHEDULES = ("cosine", "constant", "thirds")
+LR_SCHEDULES = ("cosine", "constant")
 
 
 class TrainingError(Exception):
@@ -320,17 +323,11 @@ def build_train_op(g, global_step, config):
 
 
 def learning_rate_schedule(config):
-    """The learning rate: constant; cosine decay from its peak to 0 at config.steps; or
-    "thirds", divided by 10 after a third and after two thirds of config.steps, as the
-    STN paper's 150k steps with the rate /10 every 50k."""
+    """The learning rate: constant, or a cosine decay from its peak to 0 at config.steps
+    (so a run made longer on resume decays over its new length)."""
     global_step = tf.train.get_or_create_global_step()
     if config.lr_schedule == "cosine":
         return tf.train.cosine_decay(config.learning_rate, global_step, config.steps)
-    if config.lr_schedule == "thirds":
-        third = max(1, config.steps // 3)
-        return tf.train.piecewise_constant(
-            global_step, [third, 2 * third],
-            [config.learning_rate * f for f in (1.0, 0.1, 0.01)])
     return config.learning_rate
 
 

@@ -9,7 +9,8 @@ from PIL import Image
 
 import predict
 import train
-from mnist_stn import animation, data, distort, geometry
+from benchmarks import measures
+from mnist_stn import animation, data, distort
 from mnist_stn.compat import tf
 
 
@@ -67,10 +68,10 @@ def test_residual_rotation_of_a_perfect_and_of_a_lazy_stn():
     # An STN that undoes the rotation exactly: theta's linear part is M's inverse.
     perfect = np.concatenate([np.linalg.inv(matrices[:, :, :2]),
                               np.zeros((200, 2, 1))], axis=2).reshape(-1, 6)
-    np.testing.assert_allclose(geometry.residual_rotation(matrices, perfect), 0, atol=1e-9)
+    np.testing.assert_allclose(measures.residual_rotation(matrices, perfect), 0, atol=1e-9)
     # An STN that does nothing leaves the applied rotation, up to the sign convention.
     lazy = np.tile([1.0, 0, 0, 0, 1.0, 0], (200, 1))
-    left = geometry.residual_rotation(matrices, lazy)
+    left = measures.residual_rotation(matrices, lazy)
     np.testing.assert_allclose(np.abs(left), np.abs(params["angle"]), atol=1e-9)
     assert np.degrees(left).std() > 40
 

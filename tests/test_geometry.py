@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from benchmarks import measures
 from mnist_stn import distort, geometry
 
 
@@ -21,14 +22,14 @@ def test_sampled_box_maps_the_output_corners_into_the_input():
 
 def test_box_area_and_inside():
     identity = geometry.sampled_box([[1, 0, 0, 0, 1, 0]], 29)
-    np.testing.assert_allclose(geometry.box_area(identity), [28 * 28])
+    np.testing.assert_allclose(measures.box_area(identity), [28 * 28])
     half = geometry.sampled_box([[0.5, 0, 0, 0, 0.5, 0]], 29)            # a quarter of it
-    np.testing.assert_allclose(geometry.box_area(half), [14 * 14])
+    np.testing.assert_allclose(measures.box_area(half), [14 * 14])
     turned = geometry.sampled_box([[0, -0.5, 0, 0.5, 0, 0]], 29)          # turned 90 deg
-    np.testing.assert_allclose(geometry.box_area(turned), [14 * 14])
+    np.testing.assert_allclose(measures.box_area(turned), [14 * 14])
     boxes = np.concatenate([half, half, turned])
     points = np.array([[14.0, 14.0], [3.0, 14.0], [20.9, 7.1]])
-    np.testing.assert_array_equal(geometry.inside_box(points, boxes), [True, False, True])
+    np.testing.assert_array_equal(measures.inside_box(points, boxes), [True, False, True])
 
 
 # -- theta in words ---------------------------------------------------------------------
@@ -114,11 +115,11 @@ def test_output_points_invert_sampled_box():
     thetas = np.array([1, 0, 0, 0, 1, 0]) + rng.uniform(-0.4, 0.4, (6, 6))
     boxes = geometry.sampled_box(thetas, 60)
     for k, corner in enumerate([(0, 0), (27, 0), (27, 27), (0, 27)]):
-        np.testing.assert_allclose(geometry.output_points(thetas, boxes[:, k], 60, 28),
+        np.testing.assert_allclose(measures.output_points(thetas, boxes[:, k], 60, 28),
                                    np.tile(corner, (6, 1)), atol=1e-9)
     # a zoom x2 about the centre (theta samples the central half) doubles distances
     zoom = np.array([[0.5, 0, 0, 0, 0.5, 0]])
-    np.testing.assert_allclose(geometry.output_points(zoom, [[39.5, 29.5]], 60, 60),
+    np.testing.assert_allclose(measures.output_points(zoom, [[39.5, 29.5]], 60, 60),
                                [[49.5, 29.5]], atol=1e-9)
 
 
@@ -126,7 +127,7 @@ def test_turn_left_says_where_the_spread_sits():
     # five upright 7s and five 1s of which two were stood up upside down
     residual = np.array([0, 5, -5, 10, -10, 3, -3, 178, -175, 40.0])
     labels = np.array([7] * 5 + [1] * 5)
-    left = geometry.turn_left(residual, labels)
+    left = measures.turn_left(residual, labels)
     assert left["std"] == pytest.approx(residual.std())
     assert left["median_abs"] == pytest.approx(7.5)
     assert left["upright"] == pytest.approx(0.7) and left["upside_down"] == pytest.approx(0.2)
@@ -139,18 +140,18 @@ def test_turn_left_says_where_the_spread_sits():
 def test_turn_left_from_the_pose_the_stn_gives_a_digit_as_written():
     # an STN that stands each digit in its own pose, whatever the rotation: nothing left
     own = np.array([10.0, -20.0, 5.0, 170.0])
-    left = geometry.turn_left(own, np.zeros(4), own_pose=own)
+    left = measures.turn_left(own, np.zeros(4), own_pose=own)
     assert left["std_own_pose"] == pytest.approx(own.std())
     assert left["std_from_own_pose"] == pytest.approx(0.0)
     # 175 from -175 is 10 degrees away, not 350
-    left = geometry.turn_left(np.array([175.0, 0.0]), np.zeros(2), own_pose=[-175.0, 0.0])
+    left = measures.turn_left(np.array([175.0, 0.0]), np.zeros(2), own_pose=[-175.0, 0.0])
     assert left["std_from_own_pose"] == pytest.approx(np.std([-10.0, 0.0]))
 
 
 def test_ink_lean_reads_a_turned_bar():
     bar = np.zeros((28, 28))
     bar[4:24, 13:15] = 1.0                              # a vertical stroke, 20 px long
-    lean, elongation = geometry.ink_lean(bar[None])
+    lean, elongation = measures.ink_lean(bar[None])
     assert lean[0] == pytest.approx(0, abs=1e-9) and elongation[0] > 0.9
     # its top moved right: a clockwise lean as seen (y points down)
     rows, cols = np.mgrid[0:28, 0:28]
@@ -158,18 +159,18 @@ def test_ink_lean_reads_a_turned_bar():
     along = (cols - 13.5) * np.sin(a) - (rows - 13.5) * np.cos(a)    # up the stroke
     across = (cols - 13.5) * np.cos(a) + (rows - 13.5) * np.sin(a)
     turned = ((np.abs(along) < 10) & (np.abs(across) < 1)).astype(float)
-    assert geometry.ink_lean(turned[None])[0][0] == pytest.approx(20, abs=1.5)
-    assert geometry.ink_lean(turned[::, ::-1][None])[0][0] == pytest.approx(-20, abs=1.5)
+    assert measures.ink_lean(turned[None])[0][0] == pytest.approx(20, abs=1.5)
+    assert measures.ink_lean(turned[::, ::-1][None])[0][0] == pytest.approx(-20, abs=1.5)
     disc = ((cols - 13.5) ** 2 + (rows - 13.5) ** 2 < 64).astype(float)
-    assert geometry.ink_lean(disc[None])[1][0] < 0.05
+    assert measures.ink_lean(disc[None])[1][0] < 0.05
 
 
 def test_turn_left_by_band_of_the_applied_turn():
     applied = np.array([5.0, -10, 20, -40, 50, 70, -80, 90])
-    lazy = geometry.turn_left(applied, np.zeros(8), own_pose=np.zeros(8), applied=applied)
+    lazy = measures.turn_left(applied, np.zeros(8), own_pose=np.zeros(8), applied=applied)
     bands = lazy["by_angle"]
-    assert [(b["from"], b["to"]) for b in bands] == list(zip(geometry.ANGLE_BANDS,
-                                                             geometry.ANGLE_BANDS[1:]))
+    assert [(b["from"], b["to"]) for b in bands] == list(zip(measures.ANGLE_BANDS,
+                                                             measures.ANGLE_BANDS[1:]))
     assert [b["digits"] for b in bands] == [2, 1, 1, 1, 1, 2]   # 90 counts in the last
     # an STN that turns nothing leaves each digit short by all of its turn
     assert bands[0]["short"] == pytest.approx(7.5) and bands[5]["short"] == pytest.approx(85)

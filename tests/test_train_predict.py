@@ -383,11 +383,11 @@ def test_the_classifier_hold_stops_only_the_classifier(hold, classifier_moves):
 @pytest.mark.parametrize("steps", [(3, 3), (-1, 2), (5, 2)])
 def test_an_empty_classifier_hold_is_refused(steps):
     config = training.TrainConfig(model={}, ckpt_dir="", classifier_hold=steps)
-    with pytest.raises(ValueError, match="the classifier hold must be steps"):
+    with pytest.raises(ValueError, match="classifier_hold must be steps"):
         config.check(train_size=100)
 
 
 def test_an_unknown_optimizer_is_refused():
     config = training.TrainConfig(model={}, ckpt_dir="", optimizer="adagrad")
-    with pytest.raises(ValueError, match="the optimizer must be one of adam, amsgrad, sgd"):
+    with pytest.raises(ValueError, match="optimizer must be one of adam, amsgrad, sgd"):
         config.check(train_size=100)

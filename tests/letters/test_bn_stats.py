@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from letters import bn_stats, model
+from benchmarks import bn_stats
+from letters import model
 from letters.data import CHANNELS, SIZE
 from mnist_stn.compat import tf
 
