@@ -39,9 +39,6 @@ def pooled_size(size, halvings):
     return size
 
 
-LOC_HEADS = ("tutorial", "identity")
-
-
 LOC_HIDDEN = 32     # the tutorial's loc net: units of its tanh FC layer
 
 

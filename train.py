@@ -20,11 +20,6 @@ import model
 from mnist_stn import checkpoints, configs, data, distort, precision, training
 from mnist_stn.constants import TRAIN_FILE_SIZE, VALIDATION_SIZE
 
-# train.py's flags that override a field of the config, by field
-OVERRIDES = ("steps", "batch_size", "learning_rate", "keep_prob", "loc_keep_prob", "seed",
-             "log_every", "eval_every", "frames")
-
-
 def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,31 +34,12 @@ def build_parser():
              "(default: %(default)s)")
     add("--no-stn", dest="stn", action="store_false",
         help="train the plain CNN, without the spatial transformer: the run's -cnn config")
-    add("--steps", type=int, default=None,
-        help="total training steps, counting those of a resumed run; the run's shares "
-             "(its curriculum, the classifier's hold) scale with them (default: the "
-             "config's)")
-    add("--batch-size", type=int, default=None,
-        help="images per step (default: the config's, 50 as the tutorial)")
-    add("--learning-rate", type=float, default=None,
-        help="the learning rate, the peak of the config's schedule (default: the "
-             "config's)")
-    add("--keep-prob", type=float, default=None,
-        help="dropout keep probability of the classifier (default: the config's, 0.5)")
-    add("--loc-keep-prob", type=float, default=None,
-        help="dropout keep probability inside the localisation net (default: the "
-             "config's, 1: none)")
+    configs.add_override_flags(parser)
     add("--data-dir", default=None,
         help="directory with the four MNIST IDX files (.gz or not) (default: "
              f"${data.DATA_DIR_ENV}, else download to {data.default_cache_dir()})")
     add("--ckpt-dir", default=None,
         help="checkpoints, summaries and metrics (default: checkpoints/<the run's name>)")
-    add("--seed", type=int, default=None,
-        help="seed for weights, dropout, batch order and distortions (default: 0)")
-    add("--log-every", type=int, default=None,
-        help="print progress every N steps (default: 100)")
-    add("--eval-every", type=int, default=None,
-        help="validation accuracy and a checkpoint every N steps (default: 1000)")
     add("--frames", type=int, default=None,
         help="frames of the animation of the STN learning (learning.gif in --ckpt-dir: a "
              "fixed panel of validation digits, their boxes and the STN's outputs), taken "
@@ -83,9 +59,8 @@ def parse_args(argv=None):
         parser.error("--distortion is short for --config: give one of them")
     try:
         name = configs.select("mnist", args.config, args.stn, args.distortion)
-        overrides = {field: getattr(args, field) for field in OVERRIDES}
-        if args.eval_every is not None:
-            overrides["save_every"] = args.eval_every
+        overrides = {**configs.overrides(args), "frames": args.frames,
+                     "save_every": args.eval_every}
         config = configs.train_config(name, "mnist",
                                       args.ckpt_dir or configs.default_dir(name),
                                       precision=precision.resolve(args.precision),

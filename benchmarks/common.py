@@ -24,6 +24,63 @@ def run_main(main):
 CKPT_ROOT = os.path.join("checkpoints", "benchmarks")
 
 
+def add_run_flags(parser, name, runs, default_runs):
+    """The flags of a benchmark of named runs, the same in each: --configs (of ``runs``,
+    by default ``default_runs``), --seeds, --steps, --data-dir, --precision, --results
+    (benchmarks/results/``name``.json), and those of ``add_keep_flags``."""
+    parser.add_argument("--configs", default=",".join(default_runs),
+                        help=f"comma-separated named runs, files of configs/: "
+                             f"{', '.join(runs)} (default: %(default)s)")
+    parser.add_argument("--seeds", default="0",
+                        help="comma-separated seeds, each run once per seed "
+                             "(default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps of every run; the runs' shares scale with "
+                             "them (default: each config's)")
+    parser.add_argument("--data-dir", default=None, help="MNIST directory (default: as train.py)")
+    parser.add_argument("--precision", choices=precision.PRECISIONS, default="auto",
+                        help="as train.py's --precision (default: %(default)s)")
+    parser.add_argument("--results", default=os.path.join("benchmarks", "results",
+                                                          f"{name}.json"),
+                        help="JSON record of all runs; the markdown table is written beside "
+                             "it, .md for .json (default: %(default)s)")
+    add_keep_flags(parser, name)
+
+
+def planned_runs(parser, args, runs, make_config, train_size):
+    """The (name, seed) pairs --configs and --seeds ask for, each run's settings passed
+    through the one TrainConfig.check; a bad value is one argparse error line."""
+    names = args.configs.split(",")
+    unknown = [name for name in names if name not in runs]
+    if unknown:
+        parser.error(f"unknown runs {unknown}; choose from {list(runs)}")
+    try:
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers, not {args.seeds!r}")
+    planned = [(name, seed) for seed in seeds for name in names]
+    try:
+        for name, seed in planned:
+            make_config(name, seed, args).check(train_size=train_size)
+    except ValueError as e:
+        parser.error(str(e))
+    return planned
+
+
+def run_name(name, seed):
+    """A run's name in records, figures and checkpoint folders: 'R', 'R-seed1'."""
+    return name + (f"-seed{seed}" if seed else "")
+
+
+def train_all(parser, records, planned, args, run):
+    """Refuse a planned run already recorded (unless --overwrite), then ``run`` each one
+    into its kept checkpoint folder and record it as it finishes."""
+    refuse_recorded(parser, records, [run_name(*pair) for pair in planned], args.overwrite)
+    for name, seed in planned:
+        key = run_name(name, seed)
+        records.add(key, run(name, seed, args, os.path.join(args.ckpt_root, key)))
+
+
 def add_keep_flags(parser, name):
     """--ckpt-root (by default CKPT_ROOT/``name``) and --overwrite, the same in every
     training benchmark."""

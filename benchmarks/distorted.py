@@ -129,7 +129,7 @@ def run(name, seed, args, ckpt_dir):
               "frame_share": (metrics["frame_seconds"] / metrics["train_seconds_this_run"]
                               if metrics.get("frame_seconds") is not None else None),
               **common.stamp()}
-    name_seed = run_name(name, seed)
+    name_seed = common.run_name(name, seed)
     if stn:
         restored = checkpoints.Restored(ckpt_dir, model.build_graph)
         test_images, labels = inputs["test"]
@@ -159,14 +159,9 @@ def run(name, seed, args, ckpt_dir):
     return record
 
 
-def run_name(name, seed):
-    """A run's name in records, figures and checkpoint folders: 'R', 'R-seed1'."""
-    return name + (f"-seed{seed}" if seed else "")
-
-
 def remeasure(name, seed, args, records, parser):
     """Measure a recorded ST-CNN run again from its kept checkpoint (--remeasure)."""
-    key = run_name(name, seed)
+    key = common.run_name(name, seed)
     ckpt_dir = os.path.join(args.ckpt_root, key)
     if key not in records or not os.path.isdir(ckpt_dir):
         parser.error(f"--remeasure: no record {key!r} with its checkpoint in {ckpt_dir}")
@@ -217,58 +212,23 @@ def main(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     runs = [name for name in configs.names("mnist")
             if configs.load(name, "mnist")[0]["distortion"] != "none"]
-    parser.add_argument("--configs", default=",".join(runs),
-                        help="comma-separated named runs, files of configs/ "
-                             "(default: %(default)s)")
-    parser.add_argument("--seeds", default="0",
-                        help="comma-separated seeds, each run once per seed "
-                             "(default: %(default)s)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="training steps of every run; the runs' shares scale with "
-                             "them (default: each config's)")
-    parser.add_argument("--data-dir", default=None, help="MNIST directory (default: as train.py)")
-    parser.add_argument("--precision", choices=precision.PRECISIONS, default="auto",
-                        help="as train.py's --precision (default: %(default)s)")
-    parser.add_argument("--results", default=os.path.join("benchmarks", "results",
-                                                          "distorted.json"),
-                        help="JSON record of all runs; the markdown table is written beside "
-                             "it, .md for .json (default: %(default)s)")
+    common.add_run_flags(parser, "distorted", runs, runs)
     parser.add_argument("--figures", default=os.path.join("docs", "distorted"),
                         help="where the ST-CNN grids go (default: %(default)s)")
     parser.add_argument("--remeasure", action="store_true",
                         help="train nothing: measure the recorded ST-CNN runs of --configs "
                              "and --seeds again from their kept checkpoints (--ckpt-root), "
                              "with this version's measures; their training record is kept")
-    common.add_keep_flags(parser, "distorted")
     args = parser.parse_args(argv)
     args.precision = precision.resolve(args.precision)
-    names = args.configs.split(",")
-    unknown = [name for name in names if name not in runs]
-    if unknown:
-        parser.error(f"unknown runs {unknown}; choose from {runs}")
-    try:
-        seeds = [int(seed) for seed in args.seeds.split(",")]
-        for name in names:                  # every run passes the one check
-            for seed in seeds:
-                make_config(name, seed, args).check(
-                    train_size=TRAIN_FILE_SIZE - VALIDATION_SIZE)
-    except ValueError as e:
-        parser.error(str(e) if "invalid literal" not in str(e)
-                     else f"--seeds takes comma-separated integers, not {args.seeds!r}")
-
-    table_path = os.path.splitext(args.results)[0] + ".md"
-    records = common.Records(args.results, table_path, table)
+    planned = common.planned_runs(parser, args, runs, make_config,
+                                  TRAIN_FILE_SIZE - VALIDATION_SIZE)
+    records = common.Records(args.results, os.path.splitext(args.results)[0] + ".md", table)
     if args.remeasure:
-        for name in names:
-            for seed in seeds:
-                remeasure(name, seed, args, records, parser)
+        for name, seed in planned:
+            remeasure(name, seed, args, records, parser)
         return
-    common.refuse_recorded(parser, records, [run_name(name, seed) for name in names
-                                             for seed in seeds], args.overwrite)
-    for seed in seeds:
-        for name in names:
-            key = run_name(name, seed)
-            records.add(key, run(name, seed, args, os.path.join(args.ckpt_root, key)))
+    common.train_all(parser, records, planned, args, run)
     print(table(records.data))
 
 

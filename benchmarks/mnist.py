@@ -55,49 +55,16 @@ def table(records):
     return "\n".join(lines) + "\n"
 
 
-def run_name(name, seed):
-    return name + (f"-seed{seed}" if seed else "")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", default="mnist,mnist-cnn",
-                        help=f"comma-separated named runs of {', '.join(RUNS)}, in this "
-                             "order (default: %(default)s)")
-    parser.add_argument("--seeds", default="0",
-                        help="comma-separated seeds, each run once per seed "
-                             "(default: %(default)s)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="training steps of every run (default: each config's)")
-    parser.add_argument("--data-dir", default=None, help="MNIST directory (default: as train.py)")
-    parser.add_argument("--precision", choices=precision.PRECISIONS, default="auto",
-                        help="as train.py's --precision (default: %(default)s)")
-    parser.add_argument("--results", default=os.path.join("benchmarks", "results", "mnist.json"),
-                        help="JSON record of all runs; the markdown table is written beside "
-                             "it, .md for .json (default: %(default)s)")
-    common.add_keep_flags(parser, "mnist")
+    common.add_run_flags(parser, "mnist", RUNS, ("mnist", "mnist-cnn"))
     args = parser.parse_args(argv)
     args.precision = precision.resolve(args.precision)
-    names = args.configs.split(",")
-    if not set(names) <= set(RUNS):
-        parser.error(f"--configs takes {', '.join(RUNS)}, not {args.configs}")
-    try:
-        seeds = [int(seed) for seed in args.seeds.split(",")]
-        for name in names:                  # every run passes the one check
-            for seed in seeds:
-                make_config(name, seed, args).check(
-                    train_size=TRAIN_FILE_SIZE - VALIDATION_SIZE)
-    except ValueError as e:
-        parser.error(str(e) if "invalid literal" not in str(e)
-                     else f"--seeds takes comma-separated integers, not {args.seeds!r}")
+    planned = common.planned_runs(parser, args, RUNS, make_config,
+                                  TRAIN_FILE_SIZE - VALIDATION_SIZE)
     records = common.Records(args.results, os.path.splitext(args.results)[0] + ".md", table)
-    common.refuse_recorded(parser, records, [run_name(name, seed) for name in names
-                                             for seed in seeds], args.overwrite)
-    for seed in seeds:
-        for name in names:
-            key = run_name(name, seed)
-            records.add(key, run(name, seed, args, os.path.join(args.ckpt_root, key)))
+    common.train_all(parser, records, planned, args, run)
     print(table(records.data))
 
 

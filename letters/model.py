@@ -25,7 +25,6 @@ NORMS = ("renorm", "plain")  # the seed's BatchNormalization(renorm=True), or pl
 BN_LAYERS = "batch_norm_layers"
 BatchNormLayer = collections.namedtuple(
     "BatchNormLayer", "batch_mean batch_variance moving_mean moving_spread renorm epsilon")
-BN_PLACES = ("after-relu", "before-relu")
 PIXEL_RANGES = ("0,1", "-1,1")
 
 

@@ -17,10 +17,6 @@ from letters import data as letters_data
 from letters import model
 from mnist_stn import checkpoints, configs, data, precision, training
 
-OVERRIDES = ("steps", "batch_size", "learning_rate", "keep_prob", "loc_keep_prob", "seed",
-             "log_every", "eval_every", "save_every")
-
-
 def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -30,18 +26,7 @@ def build_parser():
              "that gives the README's numbers)")
     add("--no-stn", dest="stn", action="store_false",
         help="train the plain CNN, without the spatial transformer: the run's -cnn config")
-    add("--steps", type=int, default=None,
-        help="total training steps, counting those of a resumed run (default: the "
-             "config's)")
-    add("--batch-size", type=int, default=None,
-        help="letters per step (default: the config's, 32 as the tutorial)")
-    add("--learning-rate", type=float, default=None,
-        help="learning rate, the peak of the config's schedule (default: the config's)")
-    add("--keep-prob", type=float, default=None,
-        help="dropout keep probability of the classifier (default: the config's)")
-    add("--loc-keep-prob", type=float, default=None,
-        help="dropout keep probability inside the localisation net (default: the "
-             "config's)")
+    configs.add_override_flags(parser)
     add("--width", type=float, default=None,
         help="channel multiplier of the conv layers, to run the model small "
              "(default: the config's, 1 as the tutorial)")
@@ -50,12 +35,6 @@ def build_parser():
              f"(default: {letters_data.default_dir()})")
     add("--ckpt-dir", default=None,
         help="checkpoints, summaries and metrics (default: checkpoints/<the run's name>)")
-    add("--seed", type=int, default=None,
-        help="seed for weights, dropout and batch order (default: 0)")
-    add("--log-every", type=int, default=None,
-        help="print progress every N steps (default: 100)")
-    add("--eval-every", type=int, default=None,
-        help="validation accuracy every N steps (default: 1000)")
     add("--save-every", type=int, default=None,
         help="checkpoint every N steps (default: 1000)")
     add("--precision", choices=precision.PRECISIONS, default="auto",
@@ -76,7 +55,8 @@ def parse_args(argv=None):
         config = configs.train_config(name, "letters",
                                       args.ckpt_dir or configs.default_dir(name),
                                       precision=precision.resolve(args.precision),
-                                      **{field: getattr(args, field) for field in OVERRIDES})
+                                      save_every=args.save_every,
+                                      **configs.overrides(args))
         if args.width is not None:
             config.model["width"] = args.width
         config.check(train_size=letters_data.SPLIT[0])

@@ -18,9 +18,41 @@ from mnist_stn import distort
 from mnist_stn.training import TrainConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-SHARES = ("ramp", "classifier_hold")
 # the keys of [model] that say which wing a run belongs to
 WING_KEYS = {"mnist": "distortion", "letters": "width"}
+
+
+# The flags both training entry points take, each overriding one [train] field of the run
+OVERRIDE_FLAGS = (
+    ("--steps", int, "total training steps, counting those of a resumed run; the run's "
+                     "shares (its curriculum, the classifier's hold) scale with them"),
+    ("--batch-size", int, "examples per step"),
+    ("--learning-rate", float, "the learning rate, the peak of the run's schedule"),
+    ("--keep-prob", float, "dropout keep probability of the classifier"),
+    ("--loc-keep-prob", float, "dropout keep probability inside the localisation net"),
+    ("--seed", int, "seed for weights, dropout, batch order and distortions"),
+    ("--log-every", int, "print progress every N steps"),
+    ("--eval-every", int, "validation accuracy (in train.py also a checkpoint) every N "
+                          "steps"),
+)
+
+
+def add_override_flags(parser):
+    """Add OVERRIDE_FLAGS to an entry point's parser; each defaults to the run's value."""
+    for flag, kind, what in OVERRIDE_FLAGS:
+        field = _field(flag)
+        parser.add_argument(flag, type=kind, default=None,
+                            help=f"{what} (default: the run's; "
+                                 f"{getattr(TrainConfig, field)} where it says none)")
+
+
+def overrides(args, flags=OVERRIDE_FLAGS):
+    """The TrainConfig fields the user's OVERRIDE_FLAGS set (None: as the run says)."""
+    return {_field(flag): getattr(args, _field(flag)) for flag, *_ in flags}
+
+
+def _field(flag):
+    return flag.lstrip("-").replace("-", "_")
 
 
 class ConfigError(ValueError):
