@@ -40,10 +40,29 @@ def pooled_size(size, halvings):
 
 
 LOC_HIDDEN = 32     # the tutorial's loc net: units of its tanh FC layer
+TRANSFORMS = ("affine", "projective", "tps")    # the STN paper's three transformers
 
 
-def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_scale=1.0):
-    """The tutorial's localisation net: six affine parameters per image.
+def start_theta(transform="affine", start_scale=1.0):
+    """The theta an identity head starts at: the whole input (or its centre, s times
+    its side, for start_scale s < 1), for each transformer of ``transformer.py``."""
+    if transform == "affine":
+        return np.array([start_scale, 0, 0, 0, start_scale, 0], np.float32)
+    if transform == "projective":
+        return np.array([start_scale, 0, 0, 0, start_scale, 0, 0, 0], np.float32)
+    if transform == "tps":
+        # each control point c moves to s c: offsets (s - 1) c, (K, 2) -> (2K,)
+        ticks = np.linspace(-1.0, 1.0, transformer.TPS_GRID)
+        x, y = np.meshgrid(ticks, ticks)
+        return ((start_scale - 1.0) * np.stack([x.ravel(), y.ravel()], 1)).ravel() \
+            .astype(np.float32)
+    raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, not {transform!r}")
+
+
+def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_scale=1.0,
+            transform="affine"):
+    """The tutorial's localisation net: six affine parameters per image (or the
+    parameters of another transformer, ``transform``).
 
     conv 5x5x32 stride 2 -> pool -> conv 3x3x64 -> pool -> tanh FC 32 + dropout
     -> tanh FC 6, the last bias initialised to the identity ``[1, 0, 0, 0, 1, 0]``.
@@ -69,10 +88,16 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_sca
       image_size: S, the side of the input (28, or a larger canvas of distorted digits).
       head: "tutorial" or "identity", how the last layer starts (see above).
       start_scale: the diagonal of the last bias, 1 as the tutorial (see above).
+      transform: "affine" (theta (B, 6)), "projective" (B, 8) or "tps" (B, 32), as
+        ``transformer.spatial_transformer_network`` takes them; all but the affine
+        start at their identity (``head="identity"``).
 
     Returns:
-      theta, (B, 6).
+      theta, (B, 6), (B, 8) or (B, 32).
     """
+    if head == "tutorial" and transform != "affine":
+        raise ValueError("the tutorial's tanh head regresses an affine theta; "
+                         f"a {transform} transformer starts with the identity head")
     # (B, S*S) -> (B, S, S, 1); the shapes below are for the tutorial's S = 28
     inputs = tf.reshape(inputs, [-1, image_size, image_size, NUM_CHANNELS])
     flat_size = pooled_size(image_size, 3) ** 2 * 64     # 1024 for 28x28, as the tutorial
@@ -99,15 +124,14 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_sca
         # Without this bias the first transforms are random and the STN shows
         # meaningless crops; the identity rows [[1, 0, 0], [0, 1, 0]] start it near
         # "look at the whole image" (or its centre, zoomed in, with start_scale < 1).
-        initial = np.array([[start_scale, 0, 0], [0, start_scale, 0]])
-        initial = initial.astype("float32")
-        initial = initial.flatten()
+        initial = start_theta(transform, start_scale)
+        size = len(initial)
         if head == "tutorial":
-            w2 = get_weights([LOC_HIDDEN, 6])
+            w2 = get_weights([LOC_HIDDEN, size])
         else:
-            w2 = tf.Variable(tf.zeros([LOC_HIDDEN, 6]), name="weights")
+            w2 = tf.Variable(tf.zeros([LOC_HIDDEN, size]), name="weights")
         b2 = tf.Variable(initial_value=initial, name="bias")
-        # (B, 32) -> (B, 6)
+        # (B, 32) -> (B, 6), (B, 8) or (B, 32)
         fc2 = tf.matmul(fc1, w2) + b2
         if head == "tutorial":
             fc2 = tf.nn.tanh(fc2)
@@ -152,7 +176,7 @@ def classifier(images, keep_prob):
 
 
 def forward(input_data, keep_prob, loc_keep_prob, use_stn=True, image_size=IMAGE_SIZE,
-            loc_head="tutorial", loc_start_scale=1.0):
+            loc_head="tutorial", loc_start_scale=1.0, transform="affine"):
     """The tutorial's forward pass: rectify with the STN, then classify.
 
     Args:
@@ -165,6 +189,8 @@ def forward(input_data, keep_prob, loc_keep_prob, use_stn=True, image_size=IMAGE
         samples any canvas down to 28x28, so the classifier always reads 28x28; the
         baseline reads the whole canvas.
       loc_head, loc_start_scale: how the loc net's last layer starts, see ``loc_net``.
+      transform: the STN's transformer: "affine" (the tutorial's), "projective" or
+        "tps" (``transformer.py``).
 
     Returns:
       ``(logits, rectified_images)``: (B, 10) and (B, 28, 28, 1), or (B, S, S, 1)
@@ -175,10 +201,10 @@ def forward(input_data, keep_prob, loc_keep_prob, use_stn=True, image_size=IMAGE
     images = tf.reshape(input_data, [-1, image_size, image_size, NUM_CHANNELS])
     if use_stn:
         theta = tf.identity(loc_net(input_data, loc_keep_prob, image_size, loc_head,
-                                    loc_start_scale), name="theta")
+                                    loc_start_scale, transform), name="theta")
         # (B, S, S, 1) warped by theta -> (B, 28, 28, 1)
         images = transformer.spatial_transformer_network(
-            images, theta, out_dims=[IMAGE_SIZE, IMAGE_SIZE])
+            images, theta, out_dims=[IMAGE_SIZE, IMAGE_SIZE], transform=transform)
     logits = classifier(images, keep_prob)
     return logits, images
 
@@ -190,7 +216,7 @@ def build_graph(config):
       config: how the model is built, as saved beside its checkpoint: ``stn`` (bool),
         ``image_size`` (28, or the side of a canvas of distorted digits),
         ``loc_head`` and, optionally, ``loc_start_scale`` (1 if absent; see
-        ``loc_net``). Other keys are ignored.
+        ``loc_net``) and ``transform`` ("affine" if absent). Other keys are ignored.
 
     Returns:
       A dict of graph nodes: the placeholders ``images`` (B, S*S), ``labels`` (B,),
@@ -207,7 +233,8 @@ def build_graph(config):
     loc_keep_prob = tf.placeholder_with_default(1.0, [], name="loc_keep_prob")
     logits, rectified = forward(images, keep_prob, loc_keep_prob, use_stn=config["stn"],
                                 image_size=size, loc_head=config["loc_head"],
-                                loc_start_scale=config.get("loc_start_scale", 1.0))
+                                loc_start_scale=config.get("loc_start_scale", 1.0),
+                                transform=config.get("transform", "affine"))
     theta = tf.get_default_graph().get_tensor_by_name("theta:0") if config["stn"] else None
     loc_variables = [v for v in tf.trainable_variables() if v.name.startswith("loc_layer_")]
     return {"images": images, "labels": labels, "keep_prob": keep_prob,

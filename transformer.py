@@ -20,6 +20,11 @@ static shape when it is known, so layers after it can be built without reshapes,
 non-finite sampling point (a NaN or infinite theta) reads 0 instead of crashing the
 gather with an out-of-range index.
 
+Beyond the tutorial, the STN paper's two other transformers feed the same sampler:
+``projective_grid_generator`` (a homography, 8 parameters) and ``tps_grid_generator``
+(a thin-plate spline through 4x4 control points). ``spatial_transformer_network``'s
+``transform`` picks one; the affine warp stays the default and unchanged.
+
 This file imports nothing but TensorFlow, so it can be copied out alone. It is TF1
 graph code: on TensorFlow 2, call ``tf.compat.v1.disable_v2_behavior()`` first (the
 rest of this project does that in ``mnist_stn/compat.py``).
@@ -28,25 +33,35 @@ import tensorflow.compat.v1 as tf
 
 # theta of "no change": the rows [[1, 0, 0], [0, 1, 0]] map each output point onto itself
 IDENTITY_THETA = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+# the projective one: the 3x3 matrix's first eight entries (the ninth is fixed to 1)
+IDENTITY_HOMOGRAPHY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
+TPS_GRID = 4                 # the STN paper's thin-plate spline: 4x4 control points
+# |w| below this: the output point maps to the projective horizon or beyond it, and
+# reads 0 (a point behind the camera is not in the image)
+HORIZON = 1e-6
 
 
-def spatial_transformer_network(input_fmap, theta, out_dims=None, **kwargs):
-    """Warp ``input_fmap`` with the affine transforms ``theta``.
+def spatial_transformer_network(input_fmap, theta, out_dims=None, transform="affine",
+                                **kwargs):
+    """Warp ``input_fmap`` with the transforms ``theta``.
 
     The layer is composed of three parts:
 
-    - localization net (in ``model.py``): looks at the image and outputs the six
-      parameters of an affine transform, ``theta``.
-    - ``affine_grid_generator``: for every output pixel, the point of the input
-      (in normalised coordinates) that it should show.
+    - localization net (in ``model.py``): looks at the image and outputs the
+      parameters of a transform, ``theta``.
+    - a grid generator: for every output pixel, the point of the input (in
+      normalised coordinates) that it should show: ``affine_grid_generator``,
+      ``projective_grid_generator`` or ``tps_grid_generator``.
     - ``bilinear_sampler``: reads the input at those points with bilinear
       interpolation.
 
     Args:
       input_fmap: images or feature maps, (B, H, W, C).
-      theta: (B, 6) or (B, 2, 3): the rows of the 2x3 matrix that maps an output
-        point ``(x_t, y_t, 1)`` to the input point ``(x_s, y_s)`` it samples.
+      theta: for "affine", (B, 6) or (B, 2, 3): the rows of the 2x3 matrix that maps
+        an output point ``(x_t, y_t, 1)`` to the input point ``(x_s, y_s)`` it
+        samples; for "projective", (B, 8); for "tps", (B, 2K) (see the generators).
       out_dims: optional ``[out_H, out_W]``; defaults to the input size.
+      transform: "affine" (the tutorial's), "projective" or "tps".
       **kwargs: accepted and ignored, as in the original layer.
 
     Returns:
@@ -56,15 +71,20 @@ def spatial_transformer_network(input_fmap, theta, out_dims=None, **kwargs):
     H = _dim(input_fmap, 1)
     W = _dim(input_fmap, 2)
 
-    # (B, 6) -> (B, 2, 3)
-    theta = tf.reshape(theta, [B, 2, 3])
-
     if out_dims:
         out_H, out_W = out_dims[0], out_dims[1]
     else:
         out_H, out_W = H, W
     # (B, 2, out_H, out_W): the x and y of the input point behind each output pixel
-    batch_grids = affine_grid_generator(out_H, out_W, theta)
+    if transform == "affine":
+        # (B, 6) -> (B, 2, 3)
+        batch_grids = affine_grid_generator(out_H, out_W, tf.reshape(theta, [B, 2, 3]))
+    elif transform == "projective":
+        batch_grids = projective_grid_generator(out_H, out_W, tf.reshape(theta, [B, 8]))
+    elif transform == "tps":
+        batch_grids = tps_grid_generator(out_H, out_W, tf.reshape(theta, [B, -1]))
+    else:
+        raise ValueError(f"transform must be affine, projective or tps, not {transform!r}")
 
     # (B, 2, h, w) -> (B, h, w) each (unstack: its gradient is cheap, a slice's is not)
     x_s, y_s = tf.unstack(batch_grids, axis=1)
@@ -130,24 +150,135 @@ def affine_grid_generator(height, width, theta):
     dtype = theta.dtype if theta.dtype.is_floating else tf.float32
     theta = tf.cast(theta, dtype)
 
-    # the regular output grid, pixel centres from -1 to +1: (height, width) each
-    start, stop = tf.constant(-1.0, dtype), tf.constant(1.0, dtype)
-    x = tf.linspace(start, stop, width)
-    y = tf.linspace(start, stop, height)
-    x_t, y_t = tf.meshgrid(x, y)
-
-    # homogeneous coordinates (x_t, y_t, 1): (3, height * width)
-    x_t_flat = tf.reshape(x_t, [-1])
-    y_t_flat = tf.reshape(y_t, [-1])
-    ones = tf.ones_like(x_t_flat)
-    sampling_grid = tf.stack([x_t_flat, y_t_flat, ones])
-
-    # (3, h*w) -> (1, 3, h*w): the product broadcasts it over the batch (no copies)
-    sampling_grid = tf.expand_dims(sampling_grid, axis=0)
+    # the regular output grid in homogeneous coordinates (x_t, y_t, 1), (1, 3, h*w):
+    # the product broadcasts it over the batch (no copies)
+    sampling_grid = _output_points(height, width, dtype)
 
     # (B, 2, 3) @ (1, 3, h*w) -> (B, 2, h*w) -> (B, 2, h, w)
     batch_grids = tf.matmul(theta, sampling_grid)
     return tf.reshape(batch_grids, [num_batch, 2, height, width])
+
+
+def projective_grid_generator(height, width, theta):
+    """Sampling points of a projective warp (a homography).
+
+    Each output point ``(x_t, y_t, 1)`` maps to ``(X, Y, w) = H (x_t, y_t, 1)`` and
+    samples the input at ``(X / w, Y / w)``. H's last entry is fixed to 1, leaving
+    eight parameters: with a last row of (0, 0, 1) this is the affine warp of the same
+    six numbers, exactly (the division is by 1). A point at or beyond the horizon
+    (``w <= HORIZON``) gets an infinite coordinate, which the sampler reads as 0.
+
+    Args:
+      height, width: size of the output grid (ints or scalar int tensors).
+      theta: (B, 8), H's entries row by row without the last, float.
+
+    Returns:
+      (B, 2, height, width): for every output pixel, the (x, y) point of the input
+      it samples, in normalised coordinates as ``affine_grid_generator``'s.
+    """
+    num_batch = tf.shape(theta)[0]
+    dtype = theta.dtype if theta.dtype.is_floating else tf.float32
+    theta = tf.cast(theta, dtype)
+    # (B, 8) + 1 -> (B, 9) -> (B, 3, 3)
+    matrix = tf.reshape(tf.concat([theta, tf.ones([num_batch, 1], dtype)], axis=1),
+                        [num_batch, 3, 3])
+    # (B, 3, 3) @ (1, 3, h*w) -> (B, 3, h*w): X, Y, w of every output point
+    X, Y, w = tf.unstack(tf.matmul(matrix, _output_points(height, width, dtype)), axis=1)
+    ahead = w > HORIZON
+    # divide by 1 where the point is not ahead, so no NaN reaches either branch's
+    # gradient; those points then go to infinity, which the sampler reads as 0
+    safe_w = tf.where(ahead, w, tf.ones_like(w))
+    far = tf.fill(tf.shape(w), tf.constant(float("inf"), dtype))
+    x_s = tf.where(ahead, X / safe_w, far)
+    y_s = tf.where(ahead, Y / safe_w, far)
+    # (B, h*w) each -> (B, 2, h, w)
+    return tf.reshape(tf.stack([x_s, y_s], axis=1), [num_batch, 2, height, width])
+
+
+def tps_control_points(grid=TPS_GRID, dtype=tf.float32):
+    """The K = grid * grid control points of a thin-plate spline: a regular grid over
+    the output, from -1 to +1 in both axes, (K, 2) as (x, y), x running fastest."""
+    ticks = tf.linspace(tf.constant(-1.0, dtype), tf.constant(1.0, dtype), grid)
+    x, y = tf.meshgrid(ticks, ticks)
+    return tf.stack([tf.reshape(x, [-1]), tf.reshape(y, [-1])], axis=1)
+
+
+def tps_grid_generator(height, width, theta, grid=TPS_GRID):
+    """Sampling points of a thin-plate spline warp.
+
+    K = grid * grid control points ``c_k`` sit on a regular grid over the output
+    (``tps_control_points``); theta says how far each one moves: control point k of
+    the output samples the input at ``c_k + theta_k``. Every other output point
+    follows the thin-plate spline through those K pairs, the smoothest such map:
+    ``f(p) = a_0 + a_1 x + a_2 y + sum_k v_k U(|p - c_k|)``, ``U(r) = r^2 log r^2``.
+    Its coefficients solve a (K+3)x(K+3) linear system that depends on the control
+    points alone, so the matrix taking theta to every output point's offset is built
+    from constants and computed once, not per batch. theta = 0 is the identity,
+    exactly (the offsets are added to the output grid); moving the control points by
+    an affine map gives that affine warp, since the spline reproduces affine maps.
+
+    Args:
+      height, width: size of the output grid (ints).
+      theta: (B, 2K) or (B, K, 2), float: each control point's (dx, dy) in normalised
+        coordinates.
+      grid: control points per side.
+
+    Returns:
+      (B, 2, height, width): for every output pixel, the (x, y) point of the input
+      it samples, in normalised coordinates as ``affine_grid_generator``'s.
+    """
+    num_batch = tf.shape(theta)[0]
+    dtype = theta.dtype if theta.dtype.is_floating else tf.float32
+    count = grid * grid
+    # (B, 2K) -> (B, K, 2)
+    theta = tf.reshape(tf.cast(theta, dtype), [num_batch, count, 2])
+    points = _output_points(height, width, dtype)                    # (1, 3, h*w)
+    # (h*w, K): each output point's share of each control point's offset
+    spread = _tps_spread(tf.transpose(points[0, :2]), tps_control_points(grid, dtype))
+    # (1, h*w, K) @ (B, K, 2) -> (B, h*w, 2) -> (B, 2, h*w): the offsets
+    offsets = tf.transpose(tf.matmul(spread[None], theta), [0, 2, 1])
+    # (1, 2, h*w) + (B, 2, h*w) -> (B, 2, h, w)
+    return tf.reshape(points[:, :2] + offsets, [num_batch, 2, height, width])
+
+
+def _tps_spread(points, control):
+    """(P, 2) points, (K, 2) control points -> (P, K): row p holds how the spline
+    through the control points' values carries each value to point p.
+
+    With L = [[U(c_i, c_j), 1, c_i], [1 / c^T, 0]] (K+3 square), the spline through
+    values t has coefficients L^-1 [t; 0], and its value at p is
+    [U(p, c_k), 1, p] L^-1 [t; 0]: this matrix is the first K columns of
+    [U(p, c_k), 1, p] L^-1.
+    """
+    count = tf.shape(control)[0]
+    dtype = control.dtype
+
+    def kernel(a, b):                        # (M, 2), (K, 2) -> (M, K): U(|a - b|)
+        r2 = tf.reduce_sum(tf.square(a[:, None, :] - b[None, :, :]), axis=2)
+        # r^2 log r^2, with its limit 0 at r = 0 (and no NaN in the unused branch)
+        return tf.where(r2 > 0, r2 * tf.math.log(tf.where(r2 > 0, r2, tf.ones_like(r2))),
+                        tf.zeros_like(r2))
+
+    def affine_part(a):                      # (M, 2) -> (M, 3): 1, x, y
+        return tf.concat([tf.ones([tf.shape(a)[0], 1], dtype), a], axis=1)
+
+    top = tf.concat([kernel(control, control), affine_part(control)], axis=1)  # (K, K+3)
+    bottom = tf.concat([tf.transpose(affine_part(control)), tf.zeros([3, 3], dtype)],
+                       axis=1)                                                 # (3, K+3)
+    system = tf.concat([top, bottom], axis=0)                                  # (K+3, K+3)
+    at_points = tf.concat([kernel(points, control), affine_part(points)], axis=1)
+    # (P, K+3) L^-1 = solve(L^T, at_points^T)^T; keep its first K columns
+    spread = tf.transpose(tf.linalg.solve(tf.transpose(system), tf.transpose(at_points)))
+    return spread[:, :count]
+
+
+def _output_points(height, width, dtype):
+    """The regular output grid in homogeneous coordinates, (1, 3, height * width): the
+    pixel centres from -1 to +1, x running fastest, and a row of ones."""
+    start, stop = tf.constant(-1.0, dtype), tf.constant(1.0, dtype)
+    x_t, y_t = tf.meshgrid(tf.linspace(start, stop, width), tf.linspace(start, stop, height))
+    x_t, y_t = tf.reshape(x_t, [-1]), tf.reshape(y_t, [-1])
+    return tf.stack([x_t, y_t, tf.ones_like(x_t)])[None]
 
 
 def bilinear_sampler(img, x, y):

@@ -1,5 +1,6 @@
 """The graph: parameter counts, scopes, and what the untrained STN does."""
 import numpy as np
+import pytest
 
 import model
 import transformer
@@ -177,3 +178,30 @@ def test_describe_names_model_and_distortion():
         "CNN on RTS"
     assert model.describe({"stn": True, "loc_head": "identity", "distortion": "R"}) == \
         "STN (identity loc head) on R"
+
+
+def started(transform, batch):
+    """theta and the STN's output of a fresh identity head zoomed in (s = 0.5)."""
+    with tf.Graph().as_default(), tf.Session() as sess:
+        g = model.build_graph({"stn": True, "image_size": 42, "loc_head": "identity",
+                               "transform": transform, "loc_start_scale": 0.5})
+        sess.run(tf.global_variables_initializer())
+        return sess.run([g["theta"], g["rectified"]], {g["images"]: batch})
+
+
+@pytest.mark.parametrize("transform, size", [("affine", 6), ("projective", 8), ("tps", 32)])
+def test_each_transformer_starts_at_its_identity(transform, size):
+    # the identity head: zero last weights, the bias the transformer's identity; zoomed
+    # in, every transformer first samples the same region: the canvas's centre
+    batch = np.random.RandomState(5).rand(2, 42 * 42).astype(np.float32)
+    theta, rectified = started(transform, batch)
+    assert theta.shape == (2, size)
+    np.testing.assert_array_equal(theta, np.tile(model.start_theta(transform, 0.5), (2, 1)))
+    _, affine = started("affine", batch)
+    np.testing.assert_allclose(rectified, affine, atol=1e-5, rtol=0)
+
+
+def test_the_tutorial_head_is_for_the_affine_transformer_only():
+    with tf.Graph().as_default(), pytest.raises(ValueError, match="tutorial's tanh head"):
+        model.build_graph({"stn": True, "image_size": 28, "loc_head": "tutorial",
+                           "transform": "tps"})
