@@ -38,7 +38,8 @@ DPI = 50                 # 8 x 4.6 inches -> 400 x 230 pixels: small enough for 
 
 
 class Film:
-    """The frames of one training run: steps, thetas (F, PANEL, 6), outputs as uint8."""
+    """The frames of one training run: steps, thetas (F, PANEL, 6 | 8 | 32), outputs as
+    uint8."""
 
     def __init__(self, ckpt_dir, panel, input_shape):
         self.path = os.path.join(ckpt_dir, FRAMES_FILE)

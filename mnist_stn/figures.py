@@ -36,7 +36,7 @@ def grid_figure(originals, rectified, predictions, labels=None, per_row=10,
         true class after it, and its rectified image gets a red frame.
       per_row: digits per row pair.
       title: optional figure title.
-      boxes: optional (N, 4, 2) pixel (x, y) corners of the region the STN sampled,
+      boxes: optional (N, P, 2) pixel (x, y) outline of the region the STN sampled,
         drawn on the originals.
       lower_label: names the lower row ("STN"; for a model without one, e.g. "CNN").
       notes: optional (N,) short texts printed under each prediction (what the STN

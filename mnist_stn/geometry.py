@@ -2,25 +2,124 @@
 
 theta (B, 6) holds the rows of the 2x3 matrix that maps a point of the STN's output
 grid, normalised to [-1, 1], to the point of its input that it shows (see
-``transformer.py``).
+``transformer.py``). The projective transformer's theta (B, 8) adds the homography's
+last row (its ninth entry is 1); the thin-plate spline's (B, 32) moves 4x4 control
+points. Each is read here as its affine part (for the projective, its first six
+entries; for the spline, the affine map closest to its control points) plus what the
+affine part cannot say: a perspective, a bend.
 """
 import numpy as np
 
+TPS_GRID = 4                # control points per side, as transformer.TPS_GRID
+# each transformer by the size of its theta: 6, 8, or two numbers a control point
+TRANSFORMS = {6: "affine", 8: "projective", 2 * TPS_GRID ** 2: "tps"}
+BORDER_POINTS = 8           # points per side of a spline's outline, which can curve
 
-def sampled_box(thetas, size):
-    """Where the STN looked: the corners of its output grid mapped into the input.
+
+def transform_of(thetas):
+    """Which transformer a batch of thetas (N, 6), (N, 8) or (N, 32) belongs to."""
+    width = np.shape(thetas)[-1]
+    if width not in TRANSFORMS:
+        raise ValueError(f"a theta of {width} numbers is none of the transformers' "
+                         f"({', '.join(map(str, TRANSFORMS))})")
+    return TRANSFORMS[width]
+
+
+def sampled_box(thetas, size, transform=None):
+    """Where the STN looked: the outline of its output grid mapped into the input.
 
     Args:
-      thetas: (N, 6) affine parameters as the STN uses them.
+      thetas: (N, 6), (N, 8) or (N, 32): the parameters of ``transform``.
       size: side of the (square) input, in pixels.
+      transform: "affine", "projective" or "tps" (default: by theta's size).
     Returns:
-      (N, 4, 2) pixel coordinates (x, y) of the corners (top-left, top-right,
-      bottom-right, bottom-left), 0 being the centre of the first pixel.
+      (N, P, 2) pixel coordinates (x, y) of the outline, 0 being the centre of the
+      first pixel: the 4 corners (top-left, top-right, bottom-right, bottom-left) for
+      the affine and the projective (whose edges stay straight), 4 * BORDER_POINTS
+      points around the border for the spline. A corner at or beyond a projective's
+      horizon is NaN.
     """
-    corners = np.array([[-1, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]], np.float64)
-    # (N, 2, 3) @ (3, 4) -> (N, 2, 4) -> (N, 4, 2), normalised -> pixels
-    points = (np.asarray(thetas, np.float64).reshape(-1, 2, 3) @ corners.T).transpose(0, 2, 1)
+    transform = transform or transform_of(thetas)
+    if transform == "tps":
+        side = np.linspace(-1.0, 1.0, BORDER_POINTS + 1)[:-1]
+        border = np.concatenate([np.c_[side, -np.ones_like(side)],      # top, going right
+                                 np.c_[np.ones_like(side), side],       # right, going down
+                                 np.c_[-side, np.ones_like(side)],      # bottom, going left
+                                 np.c_[-np.ones_like(side), -side]])    # left, going up
+        points = border[None] + tps_offsets(thetas, border)
+    else:
+        corners = np.array([[-1, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]], np.float64)
+        rows = 2 if transform == "affine" else 3
+        matrix = _matrices(thetas, transform)[:, :rows]
+        # (N, rows, 3) @ (3, 4) -> (N, rows, 4) -> (N, 4, rows)
+        points = (matrix @ corners.T).transpose(0, 2, 1)
+        if transform == "projective":
+            w = points[:, :, 2:]
+            points = np.where(w > 1e-6, points[:, :, :2] / np.where(w > 1e-6, w, 1), np.nan)
     return (points + 1.0) / 2.0 * (size - 1)
+
+
+def _matrices(thetas, transform):
+    """(N, 6) -> (N, 2, 3), or (N, 8) -> (N, 3, 3) with the ninth entry 1."""
+    thetas = np.asarray(thetas, np.float64)
+    if transform == "projective":
+        thetas = thetas.reshape(-1, 8)
+        return np.concatenate([thetas, np.ones((len(thetas), 1))], axis=1).reshape(-1, 3, 3)
+    return thetas.reshape(-1, 2, 3)
+
+
+def tps_control_points(grid=TPS_GRID):
+    """(K, 2) control points of the thin-plate spline, as ``transformer.py`` places them."""
+    ticks = np.linspace(-1.0, 1.0, grid)
+    x, y = np.meshgrid(ticks, ticks)
+    return np.stack([x.ravel(), y.ravel()], axis=1)
+
+
+def tps_offsets(thetas, points):
+    """(N, 2K) spline thetas, (P, 2) normalised output points -> (N, P, 2): how far the
+    spline moves each point (it passes through control point k moved by theta_k)."""
+    control = tps_control_points()
+    count = len(control)
+
+    def kernel(a, b):                       # U(r) = r^2 log r^2, 0 at r = 0
+        r2 = ((a[:, None] - b[None]) ** 2).sum(-1)
+        return np.where(r2 > 0, r2 * np.log(np.where(r2 > 0, r2, 1.0)), 0.0)
+    system = np.zeros((count + 3, count + 3))
+    system[:count, :count] = kernel(control, control)
+    system[:count, count:] = np.c_[np.ones(count), control]
+    system[count:, :count] = system[:count, count:].T
+    at = np.c_[kernel(np.asarray(points, np.float64), control), np.ones(len(points)), points]
+    spread = np.linalg.solve(system.T, at.T).T[:, :count]                # (P, K)
+    offsets = np.asarray(thetas, np.float64).reshape(-1, count, 2)
+    return np.einsum("pk,nkc->npc", spread, offsets)
+
+
+def affine_part(thetas, transform=None):
+    """(N, 6): each theta's affine part, and (N,) what it adds beyond it.
+
+    The projective's affine part is its first six entries and its addition the
+    perspective: how many times one side of the output's square is drawn the size of
+    the opposite one (1: none). The spline's is the affine map closest (least squares)
+    to where it moves its control points, and its addition the bend: how far, root mean
+    square, those points lie off that affine map, in normalised units.
+    """
+    thetas = np.asarray(thetas, np.float64)
+    transform = transform or transform_of(thetas)
+    if transform == "affine":
+        return thetas.reshape(-1, 6), np.zeros(len(thetas.reshape(-1, 6)))
+    if transform == "projective":
+        thetas = thetas.reshape(-1, 8)
+        corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64)
+        w = thetas[:, 6:] @ corners.T + 1.0                             # (N, 4)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(w.min(1) > 0, w.max(1) / w.min(1), np.inf)
+        return thetas[:, :6], ratio
+    control = tps_control_points()
+    targets = control[None] + thetas.reshape(-1, len(control), 2)        # (N, K, 2)
+    design = np.c_[control, np.ones(len(control))]                        # (K, 3)
+    fit = np.einsum("ij,njc->nic", np.linalg.pinv(design), targets)       # (N, 3, 2)
+    bend = np.sqrt(((targets - design @ fit) ** 2).sum(-1).mean(-1))
+    return fit.transpose(0, 2, 1).reshape(-1, 6), bend
 
 
 # -- theta in words ---------------------------------------------------------------------
@@ -40,11 +139,12 @@ OUTPUT_SIZE = 28            # the STN's output side in this project (the classif
 DEGENERATE = 1e-9           # |det A| below this: the STN collapsed the digit (no inverse)
 
 
-def decompose(thetas, size, out_size=OUTPUT_SIZE):
+def decompose(thetas, size, out_size=OUTPUT_SIZE, transform=None):
     """What each theta does to the digit: turn, zoom, shear, shift, as a person sees it.
 
     Args:
-      thetas: (N, 6) affine parameters as the STN uses them.
+      thetas: (N, 6) affine parameters as the STN uses them, or those of
+        ``transform`` (default: by theta's size), read as their affine part.
       size: side of the input in pixels; out_size: side of the output.
     Returns:
       a dict of (N,) arrays: ``angle`` (degrees, clockwise as seen when positive, in
@@ -52,9 +152,12 @@ def decompose(thetas, size, out_size=OUTPUT_SIZE):
       enlarged 1.4x; ``scale_y`` < 0 when mirrored), ``shear`` (degrees the vertical
       leans right), ``shift_x``, ``shift_y`` (input pixels the digit moved, right and
       down positive), ``mirrored``, ``degenerate`` and ``finite`` (bool). A degenerate
-      theta (no inverse, or not finite) has NaN in every number.
+      theta (no inverse, or not finite) has NaN in every number. For the projective
+      also ``perspective``, for the spline ``bend`` in input pixels (``affine_part``).
     """
-    thetas = np.asarray(thetas, np.float64).reshape(-1, 2, 3)
+    transform = transform or transform_of(np.atleast_2d(thetas))
+    thetas, beyond = affine_part(thetas, transform)
+    thetas = thetas.reshape(-1, 2, 3)
     a, t = thetas[:, :, :2], thetas[:, :, 2]
     finite = np.isfinite(thetas).all(axis=(1, 2))
     det = np.linalg.det(np.where(finite[:, None, None], a, 0.0))
@@ -75,6 +178,10 @@ def decompose(thetas, size, out_size=OUTPUT_SIZE):
         value[degenerate] = np.nan
     out["mirrored"] = ~degenerate & (scale_y < 0)
     out["degenerate"], out["finite"] = degenerate, finite
+    if transform == "projective":
+        out["perspective"] = beyond
+    if transform == "tps":
+        out["bend"] = beyond * (size - 1) / 2.0
     return out
 
 
@@ -119,6 +226,13 @@ def describe(parts, i):
             moves.append(f"{abs(value):.0f} px {plus if value > 0 else minus}")
     if moves:
         words.append("moved " + " and ".join(moves))
+    if "perspective" in parts and parts["perspective"][i] >= 1.05:
+        ratio = parts["perspective"][i]
+        words.append("seen in perspective, one side " + (f"{ratio:.2g}x the other"
+                     if np.isfinite(ratio) else "beyond the horizon"))
+    if "bend" in parts and parts["bend"][i] >= 0.5:
+        words.append(f"bent, its control points {parts['bend'][i]:.1f} px (rms) off the "
+                     "nearest affine map")
     return ", ".join(words) if words else "left as it was"
 
 

@@ -245,3 +245,23 @@ def test_the_mnist_benchmark_refuses_what_cannot_train(capsys):
                         (["--seeds", "-1"], "--seed must be in 0..4294967295"),
                         (["--configs", "STN"], "unknown runs ['STN']")):
         refused(mnist.main, flags, says, capsys)
+
+
+@pytest.mark.parametrize("name, size", [("RTS-projective", 8), ("R-tps", 32)])
+def test_each_transformer_trains_films_and_predicts(fake_mnist_dir, tmp_path, capsys, name,
+                                                    size):
+    ckpt = tmp_path / name
+    config, _ = train.parse_args(["--config", name, "--ckpt-dir", str(ckpt), "--steps", "3",
+                                  "--batch-size", "10", "--eval-every", "3"])
+    assert config.model["transform"] == name.split("-")[1]
+    metrics = train.train(config, data.load_mnist(str(fake_mnist_dir), validation_size=50))
+    assert metrics["transform"] == config.model["transform"]
+    with np.load(ckpt / animation.FRAMES_FILE) as film:
+        assert film["thetas"].shape[-1] == size
+    assert Image.open(ckpt / animation.GIF_FILE).n_frames >= 2
+    capsys.readouterr()
+    assert predict.main(["--ckpt-dir", str(ckpt), "--data-dir", str(fake_mnist_dir),
+                         "--out-dir", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "What the STN did to the test digits: turned by" in out
+    assert (tmp_path / "out" / predict.GRID_FILE).stat().st_size > 1000

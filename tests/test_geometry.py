@@ -175,3 +175,62 @@ def test_turn_left_by_band_of_the_applied_turn():
     # an STN that turns nothing leaves each digit short by all of its turn
     assert bands[0]["short"] == pytest.approx(7.5) and bands[5]["short"] == pytest.approx(85)
     assert bands[5]["std_from_own_pose"] == pytest.approx(np.std([-80.0, 90.0]))
+
+
+# -- the projective and the spline, read by their affine part --------------------------
+
+AFFINE = np.array([0.83, 0.21, 0.07, -0.18, 0.91, -0.05])
+
+
+def spline_of(affine):
+    """TPS thetas that move each control point c to A c + t."""
+    control = geometry.tps_control_points()
+    matrix = np.asarray(affine, np.float64).reshape(2, 3)
+    return (control @ matrix[:, :2].T + matrix[:, 2] - control).ravel()
+
+
+def test_each_transformer_outlines_the_region_it_samples():
+    box = geometry.sampled_box([AFFINE], 29)
+    flat = geometry.sampled_box([np.r_[AFFINE, 0, 0]], 29, "projective")
+    np.testing.assert_allclose(flat, box, atol=1e-12)
+    # the spline's outline runs round the border; moved by an affine map, it is that
+    # map's box, straight edges with points along them
+    outline = geometry.sampled_box([spline_of(AFFINE)], 29, "tps")[0]
+    assert outline.shape == (4 * geometry.BORDER_POINTS, 2)
+    np.testing.assert_allclose(outline[::geometry.BORDER_POINTS], box[0], atol=1e-9)
+    identity = geometry.sampled_box([np.zeros(32)], 29, "tps")[0]
+    assert identity.min() == pytest.approx(0) and identity.max() == pytest.approx(28)
+    # a projective seen from the side: its far edge is shorter, and past the horizon NaN
+    tilted = geometry.sampled_box([[1, 0, 0, 0, 1, 0, 0.3, 0]], 29, "projective")[0]
+    assert np.ptp(tilted[1:3, 1]) < np.ptp(tilted[[0, 3], 1])
+    assert np.isnan(geometry.sampled_box([[1, 0, 0, 0, 1, 0, 2.0, 0]], 29,
+                                         "projective")).any()
+
+
+def test_the_spline_offsets_are_the_transformers():
+    from mnist_stn.compat import tf
+    import transformer
+    thetas = np.random.RandomState(7).uniform(-0.2, 0.2, size=(2, 32))
+    with tf.Graph().as_default(), tf.Session() as sess:
+        grid = sess.run(transformer.tps_grid_generator(5, 6, tf.constant(thetas)))
+    x, y = np.meshgrid(np.linspace(-1, 1, 6), np.linspace(-1, 1, 5))
+    points = np.c_[x.ravel(), y.ravel()]
+    np.testing.assert_allclose(grid.reshape(2, 2, -1).transpose(0, 2, 1),
+                               points[None] + geometry.tps_offsets(thetas, points),
+                               atol=1e-12)
+
+
+def test_theta_in_words_for_the_projective_and_the_spline():
+    plain = geometry.decompose([AFFINE], 28)
+    for transform, theta in (("projective", np.r_[AFFINE, 0, 0]), ("tps", spline_of(AFFINE))):
+        parts = geometry.decompose([theta], 28, transform=transform)
+        for key in ("angle", "scale_x", "scale_y", "shear", "shift_x", "shift_y"):
+            np.testing.assert_allclose(parts[key], plain[key], atol=1e-9, err_msg=key)
+        assert geometry.describe(parts, 0) == geometry.describe(plain, 0)
+    tilted = geometry.decompose([[1, 0, 0, 0, 1, 0, 0.2, 0]], 28, transform="projective")
+    assert tilted["perspective"][0] == pytest.approx(1.2 / 0.8)
+    assert "seen in perspective, one side 1.5x the other" in geometry.describe(tilted, 0)
+    bent = np.zeros(32)
+    bent[2 * 5] = 0.2                        # one inner control point moved right
+    parts = geometry.decompose([bent], 28, transform="tps")
+    assert parts["bend"][0] > 0.5 and "bent, its control points" in geometry.describe(parts, 0)
