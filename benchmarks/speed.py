@@ -10,7 +10,11 @@ float32 and bfloat16, and the STN + CNN with the sampler as it was before it was
 faster (``benchmarks/sampler_before.py``). Sampler: median milliseconds of one forward
 pass plus the gradients for the image and theta, current against before, at three
 sizes, and a variant whose forward pass is TensorFlow's own transform kernel
-(``benchmarks/sampler_native.py``). Results: --results (JSON) and --table (markdown).
+(``benchmarks/sampler_native.py``). Transformers: the same two timings for the STN
+paper's three transformers (affine, projective, thin-plate spline): the grid and the
+sampler, forward and backward, at the R and RTS sizes, and the training images/s of the
+R and RTS ST-CNN with each. Results: --results (JSON) and the markdown table beside it.
+A recorded part is replaced only with --overwrite.
 """
 import argparse
 import contextlib
@@ -78,15 +82,22 @@ def train_rate(build_graph, config, batch, session_precision, steps, warmup=5):
             return steps * batch / (time.perf_counter() - start)
 
 
-def sampler_ms(module, batch, in_shape, out_dims, calls, warmup=5):
-    """Median ms of one forward pass and the gradients for the image and theta."""
+def sampler_ms(module, batch, in_shape, out_dims, calls, warmup=5, transform="affine"):
+    """Median ms of one forward pass (grid and sampler) and the gradients for the image
+    and theta."""
     rng = np.random.RandomState(1)
+    start_theta = model.start_theta(transform)
     with tf.Graph().as_default(), tf.Session() as sess:
         # variables, not constants, which TF would fold into the graph before timing
         images = tf.Variable(rng.rand(batch, *in_shape).astype(np.float32))
-        theta = tf.Variable((np.array([1, 0, 0, 0, 1, 0]) + rng.uniform(
-            -0.3, 0.3, (batch, 6))).astype(np.float32))
-        out = module.spatial_transformer_network(images, theta, out_dims=list(out_dims))
+        # a perspective of 0.3 would reach the horizon: the last row moves less
+        spread = np.where(np.arange(len(start_theta)) >= 6, 0.05, 0.3) \
+            if transform == "projective" else 0.3 if transform == "affine" else 0.1
+        theta = tf.Variable((start_theta + rng.uniform(-1, 1, (batch, len(start_theta)))
+                             * spread).astype(np.float32))
+        kwargs = {"transform": transform} if transform != "affine" else {}
+        out = module.spatial_transformer_network(images, theta, out_dims=list(out_dims),
+                                                 **kwargs)
         weights = tf.constant(rng.rand(*out.shape.as_list()).astype(np.float32))
         fetch = [out] + tf.gradients(tf.reduce_sum(out * weights), [images, theta])
         sess.run(tf.global_variables_initializer())
@@ -126,26 +137,68 @@ def table(records):
         lines += ["", "Forward pass plus the gradients for the image and theta, median of "
                       f"{ms['calls']} calls, float32. `{ms['command']}`, {ms['machine']}, "
                       f"{ms['date']}."]
+    kinds = records.get("transformers")
+    if kinds:
+        lines += ["", "| transformer | sampler, 50 x 28x28 (ms) | sampler, 256 x 42x42 -> "
+                      "28x28 (ms) | R ST-CNN float32 images/s | bfloat16 | RTS ST-CNN "
+                      "float32 images/s | bfloat16 |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for name, r in kinds["transformers"].items():
+            rates = [f"{r[key]:.0f}" if r.get(key) else "-"
+                     for key in ("R fp32", "R bf16", "RTS fp32", "RTS bf16")]
+            lines.append(f"| {name} | {r['ms 28']:.2f} | {r['ms 42']:.2f} | "
+                         + " | ".join(rates) + " |")
+        lines += ["", "The grid and the sampler forward plus the gradients for the image and "
+                      f"theta, median of {kinds['calls']} calls, float32; training: Adam on a "
+                      f"fixed batch of 50. `{kinds['command']}`, {kinds['machine']}, "
+                      f"{kinds['date']}, load {kinds['load_at_end']} at the end."]
     return "\n".join(lines) + "\n"
+
+
+def transformer_speeds(calls, steps, bf16):
+    """Each transformer's sampler ms and its ST-CNN's training images/s, one after the
+    other in this process."""
+    speeds = {}
+    for transform in model.TRANSFORMS:
+        r = {"ms 28": sampler_ms(transformer, 50, (28, 28, 1), (28, 28), calls,
+                                 transform=transform),
+             "ms 42": sampler_ms(transformer, 256, (42, 42, 1), (28, 28), calls,
+                                 transform=transform)}
+        for kind, size in (("R", 28), ("RTS", 42)):
+            config = {"stn": True, "image_size": size, "loc_head": "identity",
+                      "transform": transform}
+            for p in (("fp32", "bf16") if bf16 else ("fp32",)):
+                r[f"{kind} {p}"] = train_rate(model.build_graph, config, 50, p, steps)
+        speeds[transform] = r
+        print(transform, r, flush=True)
+    return speeds
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default="sampler,training",
-                        help="sampler, training or both (default: %(default)s)")
+    parser.add_argument("--parts", default="sampler,training,transformers",
+                        help="comma-separated: sampler, training, transformers "
+                             "(default: %(default)s)")
     parser.add_argument("--steps", type=int, default=60,
                         help="timed training steps per model and precision (default: "
                              "%(default)s; the letters' model takes a quarter of them)")
     parser.add_argument("--calls", type=int, default=50,
                         help="timed sampler calls per size (default: %(default)s)")
     parser.add_argument("--results", default=os.path.join("benchmarks", "results", "speed.json"),
-                        help="JSON record (default: %(default)s)")
-    parser.add_argument("--table", default=os.path.join("benchmarks", "results", "speed.md"),
-                        help="markdown table rebuilt from --results (default: %(default)s)")
+                        help="JSON record; the markdown table is written beside it, .md "
+                             "for .json (default: %(default)s)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the parts already recorded in --results (without it, "
+                             "a recorded part is refused before it is timed)")
     args = parser.parse_args(argv)
     parts = args.parts.split(",")
-    records = common.Records(args.results, args.table, table)
+    unknown = set(parts) - {"sampler", "training", "transformers"}
+    if unknown or args.steps < 1 or args.calls < 1:
+        parser.error(f"--parts takes sampler, training, transformers (not {sorted(unknown)}); "
+                     "--steps and --calls at least 1")
+    records = common.Records(args.results, os.path.splitext(args.results)[0] + ".md", table)
+    common.refuse_recorded(parser, records, parts, args.overwrite)
     bf16 = precision.resolve("auto") == "bf16"
     if not bf16:
         print("This CPU has no bfloat16 dot products: float32 only.")
@@ -170,8 +223,13 @@ def main(argv=None):
                            for p in (("fp32", "bf16") if bf16 else ("fp32",))}
             print(name, rates[name], flush=True)
         records.add("training", {"rates": rates, "steps": args.steps, **common.stamp()})
+    if "transformers" in parts:
+        records.add("transformers", {"transformers": transformer_speeds(args.calls, args.steps,
+                                                                        bf16),
+                                     "calls": args.calls, "steps": args.steps,
+                                     **common.stamp()})
     print(table(records.data))
 
 
 if __name__ == "__main__":
-    main()
+    common.run_main(main)

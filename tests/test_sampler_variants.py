@@ -49,3 +49,16 @@ def test_sampler_table_shows_every_variant_timed():
                            "calls": 5, "command": "c", "machine": "m", "date": "d"}}
     row = next(line for line in speed.table(records).splitlines() if line.startswith("| 50"))
     assert row == "| 50 x 28x28x1 -> 28x28 | 2.00 | 1.00 | 2.00x | 1.60 | 1.25x |"
+
+
+def test_the_transformers_part_times_each_transformer_and_keeps_its_record(tmp_path, capsys):
+    results = tmp_path / "speed.json"
+    speed.main(["--parts", "transformers", "--steps", "1", "--calls", "1",
+                "--results", str(results)])
+    table = (tmp_path / "speed.md").read_text()
+    for name in ("affine", "projective", "tps"):
+        row = next(line for line in table.splitlines() if line.startswith(f"| {name} |"))
+        assert all(float(cell) > 0 for cell in row.strip("| ").split(" | ")[1:4])
+    with pytest.raises(SystemExit) as stop:        # a second trial: refused, record kept
+        speed.main(["--parts", "transformers", "--results", str(results)])
+    assert stop.value.code == 2 and "transformers already recorded" in capsys.readouterr().err
