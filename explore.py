@@ -4,13 +4,18 @@
     python explore.py my_digit.png         # your own image, made to look like MNIST
     python explore.py --rotation 30 --zoom-x 1.5 --zoom-y 1.5 --save turned.png
     python explore.py --theta=0.5,0,0.2,0,0.5,0 --save zoomed.png   # theta itself
+    python explore.py --transform projective   # a homography: two more entries, a tilt
+    python explore.py --transform tps          # a thin-plate spline: drag its points
 
-Left: the input, with a dot on every point the output reads (the sampling grid of
-``transformer.affine_grid_generator``). Right: what ``transformer.bilinear_sampler``
-reads there, the STN's output for that theta. The sliders on the left say what theta
-does to the digit, as ``predict.py`` words it (turn, zoom, shear, shift); those on the
-right are theta's six entries. Moving either set moves the other. Without a display,
-``--save`` writes the figure for the values given as flags.
+Left: the input, with a dot on every point the output reads (the sampling grid of the
+transformer's grid generator in ``transformer.py``). Right: what
+``transformer.bilinear_sampler`` reads there, the STN's output for that theta. The
+sliders on the left say what theta does to the digit, as ``predict.py`` words it
+(turn, zoom, shear, shift: the affine part); those on the right are theta's entries
+(six, or eight for the projective, whose last two tilt the plane). A thin-plate
+spline's 16 control points are drawn on the input: drag one to bend the grid. Moving
+either set of sliders moves the other. Without a display, ``--save`` writes the figure
+for the values given as flags.
 """
 import argparse
 import os
@@ -18,6 +23,7 @@ import sys
 
 import numpy as np
 
+import model
 import transformer
 from mnist_stn import data, geometry, images
 from mnist_stn.compat import tf
@@ -30,28 +36,35 @@ MOVES = (("rotation", "turn (° clockwise)", "angle", -180.0, 180.0, 0.0),
          ("shear", "shear (°)", "shear", -60.0, 60.0, 0.0),
          ("shift-x", "shift right (px)", "shift_x", -14.0, 14.0, 0.0),
          ("shift-y", "shift down (px)", "shift_y", -14.0, 14.0, 0.0))
-THETA_RANGE = 2.0          # the raw sliders span [-2, 2]
+THETA_RANGE = 2.0          # the raw sliders span [-2, 2] (the projective's tilt: a quarter)
 GRID_STEP = 2              # a dot for every second output point in each direction
+RAW_SLIDERS = {"affine": 6, "projective": 8, "tps": 0}   # theta's entries on sliders
+GRIP = 2.0                 # px: how near a click must be to grab a control point
 
 
 class Explorer:
     """The figure: input with its sampling points, the output, and the sliders.
 
-    ``sliders`` maps each MOVES flag and "theta 0" .. "theta 5" to its Slider; ``theta``
-    is the (6,) theta drawn now. Build it with pyplot's backend already chosen.
+    ``sliders`` maps each MOVES flag and "theta 0" .. "theta 5" (to 7 for the
+    projective) to its Slider; ``theta`` is the theta drawn now, (6,), (8,) or (32,).
+    Build it with pyplot's backend already chosen.
     """
 
-    def __init__(self, image, theta=transformer.IDENTITY_THETA):
+    def __init__(self, image, theta=transformer.IDENTITY_THETA, transform="affine"):
         import matplotlib.pyplot as plt
         from matplotlib.widgets import Slider
 
         self.image = np.asarray(image, np.float32).reshape(IMAGE_SIZE, IMAGE_SIZE)
+        self.transform = transform
+        self.bend = np.zeros((transformer.TPS_GRID ** 2, 2))  # spline: beyond the affine
         self._build_graph()
         self.fig = plt.figure(figsize=(10, 7.5))
         self.input_ax = self.fig.add_axes([0.05, 0.45, 0.42, 0.5])
         self.output_ax = self.fig.add_axes([0.53, 0.45, 0.42, 0.5])
         self.input_ax.imshow(self.image, cmap="gray", vmin=0, vmax=1)
         self.points = self.input_ax.scatter([], [], s=4, c="#1f9bff")
+        self.controls = self.input_ax.scatter([], [], s=36, c="#ff8c1a", zorder=3)
+        self._dragged = None
         # sampling points may leave the image: keep the view on the image
         self.input_ax.set_xlim(-0.5, IMAGE_SIZE - 0.5)
         self.input_ax.set_ylim(IMAGE_SIZE - 0.5, -0.5)
@@ -67,32 +80,50 @@ class Explorer:
             ax = self.fig.add_axes([0.17, 0.36 - 0.055 * row, 0.28, 0.03])
             self.sliders[flag] = Slider(ax, label, low, high, valinit=start)
             self.sliders[flag].on_changed(self._moved)
-        for k in range(6):
-            ax = self.fig.add_axes([0.62, 0.36 - 0.055 * k, 0.28, 0.03])
+        start = model.start_theta(transform)
+        for k in range(RAW_SLIDERS[transform]):
+            ax = self.fig.add_axes([0.62, 0.36 - 0.042 * k, 0.28, 0.025])
             name = f"theta {k}"
-            self.sliders[name] = Slider(ax, f"theta[{k // 3}, {k % 3}]", -THETA_RANGE,
-                                        THETA_RANGE, valinit=transformer.IDENTITY_THETA[k])
+            span = THETA_RANGE if k < 6 else THETA_RANGE / 4
+            self.sliders[name] = Slider(ax, f"theta[{k // 3}, {k % 3}]", -span, span,
+                                        valinit=start[k])
             self.sliders[name].on_changed(self._theta_moved)
+        if transform == "tps":
+            self.fig.text(0.55, 0.3, "drag the orange control points\non the input to bend "
+                                     "the grid", fontsize=10)
+            self.fig.canvas.mpl_connect("button_press_event", self._grab)
+            self.fig.canvas.mpl_connect("motion_notify_event", self._drag)
+            self.fig.canvas.mpl_connect("button_release_event", self._release)
         self.set_theta(theta)
 
     def _build_graph(self):
         self.graph = tf.Graph()
         with self.graph.as_default():
-            self._theta = tf.placeholder(tf.float32, [1, 6])
+            size = len(model.start_theta(self.transform))
+            self._theta = tf.placeholder(tf.float32, [1, size])
             image = tf.constant(self.image[None, :, :, None])
             # (1, 2, 28, 28): the input point behind every output pixel, normalised
-            grid = transformer.affine_grid_generator(IMAGE_SIZE, IMAGE_SIZE,
-                                                     tf.reshape(self._theta, [1, 2, 3]))
+            if self.transform == "affine":
+                grid = transformer.affine_grid_generator(IMAGE_SIZE, IMAGE_SIZE,
+                                                         tf.reshape(self._theta, [1, 2, 3]))
+            elif self.transform == "projective":
+                grid = transformer.projective_grid_generator(IMAGE_SIZE, IMAGE_SIZE,
+                                                             self._theta)
+            else:
+                grid = transformer.tps_grid_generator(IMAGE_SIZE, IMAGE_SIZE, self._theta)
             x_s, y_s = tf.unstack(grid, axis=1)
             # (1, 28, 28, 1): the input read at those points
             self._nodes = {"grid": grid, "output": transformer.bilinear_sampler(image, x_s, y_s)}
         self.sess = tf.Session(graph=self.graph)
 
     def set_theta(self, theta):
-        """Draw theta (6,) and move every slider to it."""
-        self.theta = np.asarray(theta, np.float64).reshape(6)
-        self._quietly(lambda: [self.sliders[f"theta {k}"].set_val(v)
-                               for k, v in enumerate(self.theta)])
+        """Draw theta and move every slider to it."""
+        self.theta = np.asarray(theta, np.float64).ravel()
+        if self.transform == "tps":       # what the affine part leaves is the bend
+            affine, _ = geometry.affine_part(self.theta[None], "tps")
+            self.bend = (self.theta - spline_of(affine[0])).reshape(-1, 2)
+        self._quietly(lambda: [self.sliders[f"theta {k}"].set_val(self.theta[k])
+                               for k in range(RAW_SLIDERS[self.transform])])
         parts = geometry.decompose(self.theta[None], IMAGE_SIZE)
         if not parts["degenerate"][0]:
             values = {arg: float(parts[arg][0]) for _, _, arg, _, _, _ in MOVES}
@@ -102,13 +133,46 @@ class Explorer:
 
     def _moved(self, _):
         values = {arg: self.sliders[flag].val for flag, _, arg, _, _, _ in MOVES}
-        self.theta = geometry.compose(**values)
-        self._quietly(lambda: [self.sliders[f"theta {k}"].set_val(v)
-                               for k, v in enumerate(self.theta)])
+        affine = geometry.compose(**values)
+        if self.transform == "projective":
+            self.theta = np.concatenate([affine, self.theta[6:]])
+        elif self.transform == "tps":
+            self.theta = spline_of(affine) + self.bend.ravel()
+        else:
+            self.theta = affine
+        self._quietly(lambda: [self.sliders[f"theta {k}"].set_val(self.theta[k])
+                               for k in range(RAW_SLIDERS[self.transform])])
         self._draw(geometry.decompose(self.theta[None], IMAGE_SIZE))
 
     def _theta_moved(self, _):
-        self.set_theta([self.sliders[f"theta {k}"].val for k in range(6)])
+        self.set_theta([self.sliders[f"theta {k}"].val
+                        for k in range(RAW_SLIDERS[self.transform])])
+
+    def control_pixels(self):
+        """The spline's control points where they read the input, (K, 2) pixels."""
+        moved = geometry.tps_control_points() + self.theta.reshape(-1, 2)
+        return (moved + 1.0) / 2.0 * (IMAGE_SIZE - 1)
+
+    def _grab(self, event):
+        if event.inaxes is not self.input_ax or event.xdata is None:
+            return
+        distance = np.hypot(*(self.control_pixels() - [event.xdata, event.ydata]).T)
+        self._dragged = int(distance.argmin()) if distance.min() <= GRIP else None
+
+    def _drag(self, event):
+        if self._dragged is None or event.inaxes is not self.input_ax or event.xdata is None:
+            return
+        self.move_control(self._dragged, event.xdata, event.ydata)
+
+    def _release(self, _):
+        self._dragged = None
+
+    def move_control(self, k, x, y):
+        """Put control point k where it reads the input pixel (x, y): the grid bends."""
+        theta = self.theta.reshape(-1, 2).copy()
+        theta[k] = np.array([x, y]) / (IMAGE_SIZE - 1) * 2.0 - 1.0 \
+            - geometry.tps_control_points()[k]
+        self.set_theta(theta.ravel())
 
     def _quietly(self, change):
         """Move sliders without calling their callbacks (no ping-pong)."""
@@ -125,6 +189,8 @@ class Explorer:
         # normalised [-1, 1] -> pixel indices, as the sampler reads them
         pixels = (out["grid"][0, :, ::GRID_STEP, ::GRID_STEP] + 1.0) / 2.0 * (IMAGE_SIZE - 1)
         self.points.set_offsets(np.stack([pixels[0].ravel(), pixels[1].ravel()], axis=1))
+        if self.transform == "tps":
+            self.controls.set_offsets(self.control_pixels())
         self.output_image.set_data(np.clip(out["output"][0, :, :, 0], 0, 1))
         words = geometry.describe(parts, 0)
         self.output_ax.set_title("output: " + words if len(words) < 50 else
@@ -137,6 +203,14 @@ class Explorer:
 
     def close(self):
         self.sess.close()
+
+
+def spline_of(affine):
+    """The spline theta (32,) that moves every control point c to A c + t: the affine
+    warp (6,) as a thin-plate spline."""
+    control = geometry.tps_control_points()
+    matrix = np.asarray(affine, np.float64).reshape(2, 3)
+    return (control @ matrix[:, :2].T + matrix[:, 2] - control).ravel()
 
 
 def build_parser():
@@ -153,16 +227,25 @@ def build_parser():
         parser.add_argument(f"--{flag}", type=float, default=start,
                             help=f"{label}, {low:g} to {high:g} on the slider "
                                  "(default: %(default)s)")
+    parser.add_argument("--transform", choices=model.TRANSFORMS, default="affine",
+                        help="the transformer: affine (the tutorial's), projective (two "
+                             "more entries that tilt the plane) or tps (a thin-plate "
+                             "spline whose 16 control points can be dragged) (default: "
+                             "%(default)s)")
     parser.add_argument("--theta", default=None,
-                        help="theta's six entries, comma-separated, instead of the moves "
-                             "above; write --theta=-1,0,0,0,1,0 when it starts with a minus")
+                        help="theta's entries, comma-separated, instead of the moves "
+                             "above: six, eight for the projective, 32 for the spline "
+                             "(each control point's move); write --theta=-1,0,0,0,1,0 when "
+                             "it starts with a minus")
     parser.add_argument("--save", default=None, metavar="PNG",
                         help="write the figure to this file instead of opening a window")
     return parser
 
 
 def parse_theta(parser, args):
-    """The theta (6,) the flags ask for; a bad value is one argparse error line."""
+    """The theta the flags ask for, for --transform; a bad value is one argparse error
+    line."""
+    size = len(model.start_theta(args.transform))
     if args.theta is None:
         for flag, *_ in MOVES:
             value = getattr(args, flag.replace("-", "_"))
@@ -171,14 +254,18 @@ def parse_theta(parser, args):
         for flag in ("zoom-x", "zoom-y"):
             if getattr(args, flag.replace("-", "_")) == 0:
                 parser.error(f"--{flag} must not be 0 (the digit would vanish)")
-        return geometry.compose(**{arg: getattr(args, flag.replace("-", "_"))
-                                   for flag, _, arg, _, _, _ in MOVES})
+        affine = geometry.compose(**{arg: getattr(args, flag.replace("-", "_"))
+                                     for flag, _, arg, _, _, _ in MOVES})
+        if args.transform == "projective":
+            return np.concatenate([affine, [0.0, 0.0]])
+        return spline_of(affine) if args.transform == "tps" else affine
     try:
         theta = np.array([float(v) for v in args.theta.split(",")])
     except ValueError:
         theta = np.array([])
-    if theta.shape != (6,) or not np.isfinite(theta).all():
-        parser.error(f"--theta needs six comma-separated numbers, not {args.theta!r}")
+    if theta.shape != (size,) or not np.isfinite(theta).all():
+        parser.error(f"--theta needs {size} comma-separated numbers for the "
+                     f"{args.transform} transformer, not {args.theta!r}")
     return theta
 
 
@@ -224,7 +311,7 @@ def main(argv=None):
     except (data.DataError, images.ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    explorer = Explorer(digit, theta)
+    explorer = Explorer(digit, theta, args.transform)
     if args.save:
         explorer.fig.savefig(args.save, dpi=100)
         words = geometry.describe(geometry.decompose(theta[None], IMAGE_SIZE), 0)

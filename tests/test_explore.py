@@ -23,12 +23,12 @@ def explorer(digit):
     ex.close()
 
 
-def stn_output(image, theta):
+def stn_output(image, theta, transform="affine"):
     """The STN layer on its own, in a graph of its own: (28, 28)."""
     with tf.Graph().as_default(), tf.Session() as sess:
         out = transformer.spatial_transformer_network(
             tf.constant(image[None, :, :, None], tf.float32),
-            tf.constant(np.asarray(theta, np.float32)[None]))
+            tf.constant(np.asarray(theta, np.float32)[None]), transform=transform)
         return sess.run(out)[0, :, :, 0]
 
 
@@ -85,8 +85,10 @@ def test_save_writes_the_figure_for_the_flags(mnist_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--theta", "1,2,3"], "--theta needs six comma-separated numbers"),
-    (["--theta", "1,0,0,0,1,nan"], "--theta needs six comma-separated numbers"),
+    (["--theta", "1,2,3"], "--theta needs 6 comma-separated numbers for the affine"),
+    (["--theta", "1,0,0,0,1,nan"], "--theta needs 6 comma-separated numbers"),
+    (["--transform", "projective", "--theta", "1,0,0,0,1,0"],
+     "--theta needs 8 comma-separated numbers for the projective"),
     (["--zoom-x", "0"], "--zoom-x must not be 0"),
     (["--rotation", "nan"], "--rotation must be a finite number, not nan"),
     (["--rotation", "inf"], "--rotation must be a finite number, not inf"),
@@ -123,3 +125,40 @@ def test_an_unreadable_image_is_one_error_line(tmp_path, capsys):
     assert explore.main([str(bad), "--save", str(tmp_path / "x.png")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "bad.png" in err and len(err.splitlines()) == 1
+
+
+def test_the_projective_tilts_with_its_two_sliders(digit, mnist_dir, tmp_path, capsys):
+    ex = explore.Explorer(digit, transform="projective")
+    try:
+        assert len([name for name in ex.sliders if name.startswith("theta")]) == 8
+        ex.sliders["theta 6"].set_val(0.2)          # the plane tilts: x's side recedes
+        assert ex.theta[6] == pytest.approx(0.2)
+        np.testing.assert_allclose(ex.output(), stn_output(digit, ex.theta, "projective"),
+                                   atol=1e-6)
+        ex.sliders["rotation"].set_val(30)          # the affine part turns, the tilt stays
+        assert ex.theta[6] == pytest.approx(0.2)
+        assert "turned 30° clockwise" in ex.output_ax.get_title()
+        assert "perspective" in ex.output_ax.get_title()
+    finally:
+        ex.close()
+    path = tmp_path / "tilted.png"
+    assert explore.main(["--data-dir", str(mnist_dir), "--transform", "projective",
+                         "--theta", "1,0,0,0,1,0,0.2,0", "--save", str(path)]) == 0
+    assert "seen in perspective, one side 1.5x the other" in capsys.readouterr().out
+
+
+def test_dragging_a_spline_control_point_bends_the_grid(digit):
+    ex = explore.Explorer(digit, transform="tps")
+    try:
+        np.testing.assert_allclose(ex.output(), digit, atol=1e-5)   # the identity
+        start = ex.control_pixels()[5].copy()
+        ex.move_control(5, start[0] + 3, start[1])   # 3 px right: the output bends there
+        np.testing.assert_allclose(ex.control_pixels()[5], start + [3, 0], atol=1e-9)
+        np.testing.assert_allclose(ex.output(), stn_output(digit, ex.theta, "tps"), atol=1e-6)
+        assert np.abs(ex.output() - digit).max() > 0.1
+        assert "bent" in ex.output_ax.get_title()
+        ex.sliders["zoom-x"].set_val(2.0)            # the affine part zooms, the bend stays
+        assert geometry.decompose(ex.theta[None], 28)["bend"][0] > 0.5
+        np.testing.assert_allclose(ex.output(), stn_output(digit, ex.theta, "tps"), atol=1e-6)
+    finally:
+        ex.close()
