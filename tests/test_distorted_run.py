@@ -237,6 +237,25 @@ def test_a_trial_never_replaces_a_recorded_run_and_a_stopped_one_resumes(mnist_d
     distorted.main(common + ["--steps", "4", "--overwrite"])
     record = json.loads(results.read_text())["RTS-cnn"]
     assert record["steps"] == 4 and record["resumed_at_step"] == 2
+    # a finished run measured again (as after a crash in its measures): nothing trains,
+    # the record keeps the training time of the runs that did
+    distorted.main(common + ["--steps", "4", "--overwrite"])
+    again = json.loads(results.read_text())["RTS-cnn"]
+    assert again["resumed_at_step"] == 4 and again["test_error"] == record["test_error"]
+    assert again["train_minutes"] == pytest.approx(record["train_minutes"], abs=0.01)
+    assert again["train_minutes"] > 0 and again["frame_share"] is None
+
+
+def test_the_distorted_benchmark_measures_a_spline_run(mnist_dir, tmp_path):
+    from benchmarks import distorted
+    results = tmp_path / "r.json"
+    distorted.main(["--data-dir", str(mnist_dir), "--configs", "R-tps", "--steps", "3",
+                    "--results", str(results), "--ckpt-root", str(tmp_path / "ck"),
+                    "--figures", str(tmp_path / "fig")])
+    record = json.loads(results.read_text())["R-tps"]
+    # the turn of its affine part: 3 steps from the identity, nearly all of it left
+    assert 50 < record["angle_std"] < 54 and record["residual_angle_std"] > 40
+    assert (tmp_path / "fig" / "R-tps-most-rotated.png").stat().st_size > 1000
 
 
 def test_the_mnist_benchmark_refuses_what_cannot_train(capsys):
