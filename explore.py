@@ -50,7 +50,7 @@ class Explorer:
     Build it with pyplot's backend already chosen.
     """
 
-    def __init__(self, image, theta=transformer.IDENTITY_THETA, transform="affine"):
+    def __init__(self, image, theta=None, transform="affine"):
         import matplotlib.pyplot as plt
         from matplotlib.widgets import Slider
 
@@ -94,7 +94,7 @@ class Explorer:
             self.fig.canvas.mpl_connect("button_press_event", self._grab)
             self.fig.canvas.mpl_connect("motion_notify_event", self._drag)
             self.fig.canvas.mpl_connect("button_release_event", self._release)
-        self.set_theta(theta)
+        self.set_theta(start if theta is None else theta)   # default: the identity
 
     def _build_graph(self):
         self.graph = tf.Graph()
