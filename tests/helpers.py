@@ -75,3 +75,36 @@ def write_mnist(directory, sizes, seed=0, gz=True):
     for prefix, n in sizes.items():
         write_idx(directory, *make_digits(n, rng), prefix, gz=gz)
     return Path(directory)
+
+
+def central_differences(f, x, eps=1e-6):
+    """The gradient of scalar f at x, one coordinate at a time."""
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(*x.shape):
+        up, down = x.copy(), x.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        grad[idx] = (f(up) - f(down)) / (2 * eps)
+    return grad
+
+
+def stn_gradients(images, thetas, weights, out_dims, transform="affine"):
+    """The STN layer's gradients of ``sum(out * weights)`` for theta and the image in
+    float64, and the same by central finite differences:
+    ((theta's, its differences), (the image's, its differences))."""
+    import transformer
+    from mnist_stn.compat import tf
+    with tf.Graph().as_default(), tf.Session() as sess:
+        img_ph = tf.placeholder(tf.float64, images.shape)
+        theta_ph = tf.placeholder(tf.float64, thetas.shape)
+        out = transformer.spatial_transformer_network(img_ph, theta_ph, out_dims=out_dims,
+                                                      transform=transform)
+        loss = tf.reduce_sum(out * weights)
+        grads = sess.run(tf.gradients(loss, [theta_ph, img_ph]),
+                         {theta_ph: thetas, img_ph: images})
+
+        def loss_at(t, im):
+            return sess.run(loss, {theta_ph: t, img_ph: im})
+
+        return ((grads[0], central_differences(lambda t: loss_at(t, images), thetas)),
+                (grads[1], central_differences(lambda im: loss_at(thetas, im), images)))

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import transformer
+from helpers import stn_gradients
 from mnist_stn import precision
 from mnist_stn.compat import tf
 
@@ -170,17 +171,6 @@ def test_get_pixel_value_reads_indexed_pixels(rng):
     np.testing.assert_array_equal(got, expected)
 
 
-def central_differences(f, x, eps=1e-6):
-    """The gradient of scalar f at x, one coordinate at a time."""
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(*x.shape):
-        up, down = x.copy(), x.copy()
-        up[idx] += eps
-        down[idx] -= eps
-        grad[idx] = (f(up) - f(down)) / (2 * eps)
-    return grad
-
-
 def test_gradients_match_finite_differences(rng):
     images = rng.rand(2, 7, 8, 2)
     # Away from the identity, so no sampling point sits on a pixel centre where
@@ -188,19 +178,7 @@ def test_gradients_match_finite_differences(rng):
     thetas = np.array([[0.83, 0.21, 0.07, -0.18, 0.91, -0.05],
                        [1.1, -0.3, -0.12, 0.25, 0.72, 0.09]])
     weights = rng.rand(2, 6, 9, 2)   # a random linear read-out: loss = sum(out * weights)
-    with tf.Graph().as_default(), tf.Session() as sess:
-        img_ph = tf.placeholder(tf.float64, images.shape)
-        theta_ph = tf.placeholder(tf.float64, [2, 6])
-        out = transformer.spatial_transformer_network(img_ph, theta_ph, out_dims=[6, 9])
-        loss = tf.reduce_sum(out * weights)
-        grads = tf.gradients(loss, [theta_ph, img_ph])
-
-        def loss_at(t, im):
-            return sess.run(loss, {theta_ph: t, img_ph: im})
-
-        g_theta, g_img = sess.run(grads, {theta_ph: thetas, img_ph: images})
-        fd_theta = central_differences(lambda t: loss_at(t, images), thetas)
-        fd_img = central_differences(lambda im: loss_at(thetas, im), images)
+    (g_theta, fd_theta), (g_img, fd_img) = stn_gradients(images, thetas, weights, [6, 9])
     assert np.abs(g_theta).max() > 1e-3  # the check below means something
     np.testing.assert_allclose(g_theta, fd_theta, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(g_img, fd_img, rtol=1e-6, atol=1e-7)

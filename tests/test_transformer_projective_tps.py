@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import transformer
+from helpers import stn_gradients
 from mnist_stn import precision
 from mnist_stn.compat import tf
 
@@ -155,17 +156,6 @@ HOMOGRAPHIES = np.array([[0.9, 0.1, 0.05, -0.1, 1.05, -0.08, 0.12, -0.2],
                          [0.7, -0.2, 0.1, 0.3, 0.8, 0.0, -0.35, 0.25]])
 
 
-def test_projective_matches_the_reference(rng, session_precision):
-    images = rng.rand(3, 13, 11, 2)
-    got = run_stn(images, HOMOGRAPHIES, "projective", out_dims=[9, 8], dtype=np.float64,
-                  session=session_precision)
-    want = reference_warp(images, [projective_sources(t, 9, 8) for t in HOMOGRAPHIES], 9, 8)
-    np.testing.assert_allclose(got, want, atol=1e-10, rtol=0)
-    as_float32 = run_stn(images, HOMOGRAPHIES, "projective", out_dims=[9, 8],
-                         session=session_precision)
-    np.testing.assert_allclose(as_float32, want, atol=2e-5, rtol=0)
-
-
 def test_points_beyond_the_horizon_read_zero():
     # w = 1 + 2 x_t: zero at x_t = -1/2, negative left of it
     images = np.ones((1, 8, 9, 1))
@@ -175,16 +165,18 @@ def test_points_beyond_the_horizon_read_zero():
     assert (out[0, :, x_t > -0.25, 0] > 0).any()
 
 
-def test_tps_matches_the_reference(rng, session_precision):
-    images = rng.rand(2, 14, 12, 1)
-    offsets = rng.uniform(-0.25, 0.25, size=(2, 2 * K))
-    got = run_stn(images, offsets, "tps", out_dims=[10, 9], dtype=np.float64,
-                  session=session_precision)
-    want = reference_warp(images, [tps_sources(t, 10, 9) for t in offsets], 10, 9)
-    np.testing.assert_allclose(got, want, atol=1e-10, rtol=0)
-    as_float32 = run_stn(images, offsets, "tps", out_dims=[10, 9],
-                         session=session_precision)
-    np.testing.assert_allclose(as_float32, want, atol=1e-4, rtol=0)
+@pytest.mark.parametrize("transform", ["projective", "tps"])
+def test_values_match_the_reference(rng, session_precision, transform):
+    images = rng.rand(3, 13, 11, 2)
+    if transform == "projective":
+        thetas, sources, tolerance = HOMOGRAPHIES, projective_sources, 2e-5
+    else:
+        thetas, sources, tolerance = rng.uniform(-0.25, 0.25, (3, 2 * K)), tps_sources, 1e-4
+    want = reference_warp(images, [sources(t, 10, 9) for t in thetas], 10, 9)
+    for dtype, atol in ((np.float64, 1e-10), (np.float32, tolerance)):
+        got = run_stn(images, thetas, transform, out_dims=[10, 9], dtype=dtype,
+                      session=session_precision)
+        np.testing.assert_allclose(got, want, atol=atol, rtol=0, err_msg=str(dtype))
 
 
 def test_tps_control_points_land_where_theta_says():
@@ -203,16 +195,6 @@ def test_tps_control_points_land_where_theta_says():
 
 # -- gradients ------------------------------------------------------------------------
 
-def central_differences(f, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(*x.shape):
-        up, down = x.copy(), x.copy()
-        up[idx] += eps
-        down[idx] -= eps
-        grad[idx] = (f(up) - f(down)) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("transform", ["projective", "tps"])
 def test_gradients_match_finite_differences(rng, transform):
     images = rng.rand(2, 7, 8, 2)
@@ -222,20 +204,8 @@ def test_gradients_match_finite_differences(rng, transform):
               if transform == "projective"
               else rng.uniform(-0.15, 0.15, size=(2, 2 * K)) + 0.013)
     weights = rng.rand(2, 6, 9, 2)   # a random linear read-out: loss = sum(out * weights)
-    with tf.Graph().as_default(), tf.Session() as sess:
-        img_ph = tf.placeholder(tf.float64, images.shape)
-        theta_ph = tf.placeholder(tf.float64, thetas.shape)
-        out = transformer.spatial_transformer_network(img_ph, theta_ph, out_dims=[6, 9],
-                                                      transform=transform)
-        loss = tf.reduce_sum(out * weights)
-        grads = tf.gradients(loss, [theta_ph, img_ph])
-
-        def loss_at(t, im):
-            return sess.run(loss, {theta_ph: t, img_ph: im})
-
-        g_theta, g_img = sess.run(grads, {theta_ph: thetas, img_ph: images})
-        fd_theta = central_differences(lambda t: loss_at(t, images), thetas)
-        fd_img = central_differences(lambda im: loss_at(thetas, im), images)
+    (g_theta, fd_theta), (g_img, fd_img) = stn_gradients(images, thetas, weights, [6, 9],
+                                                         transform)
     assert np.abs(g_theta).max() > 1e-3  # the check below means something
     np.testing.assert_allclose(g_theta, fd_theta, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(g_img, fd_img, rtol=1e-6, atol=1e-7)
