@@ -11,7 +11,6 @@ statistics are the moving mean and standard deviation; they are replaced the sam
 import numpy as np
 
 from letters import model
-from mnist_stn.compat import tf
 
 
 def reestimate(sess, g, images, batch_size=100):
