@@ -68,8 +68,21 @@ def read_json(ckpt_dir, name):
 
 
 def read_config(ckpt_dir):
-    """The build settings saved beside a checkpoint, or None if there are none."""
-    return read_json(ckpt_dir, CONFIG_FILE)
+    """The build settings saved beside a checkpoint, as this version names them, or None
+    if there are none."""
+    saved = read_json(ckpt_dir, CONFIG_FILE)
+    return None if saved is None else current_names(saved)
+
+
+def current_names(config):
+    """A model's settings as this version names them. An MNIST model saved before the
+    transformer was a setting is affine, and its distortion E was Simard's warp, now
+    called simard (E is the STN paper's since): read as such, it is tested on the data
+    it was trained on and is not resumed on other data."""
+    if "distortion" not in config or "transform" in config:
+        return config
+    distortion = "simard" if config["distortion"] == "E" else config["distortion"]
+    return dict(config, transform="affine", distortion=distortion)
 
 
 def make_dir(path, flag="--ckpt-dir"):
@@ -89,7 +102,7 @@ def make_dir(path, flag="--ckpt-dir"):
 def prepare_dir(ckpt_dir, config):
     """Make the folder; refuse one that holds a checkpoint of another model."""
     make_dir(ckpt_dir)
-    saved = read_config(ckpt_dir)
+    saved, config = read_config(ckpt_dir), current_names(config)
     if saved is not None and saved != config:
         differ = ", ".join(f"{key} {saved.get(key)}, not {config.get(key)}"
                            for key in sorted(set(saved) | set(config))

@@ -86,7 +86,9 @@ def names(wing):
 def load(name, wing):
     """The [model] and [train] tables of configs/<name>.toml, as two dicts.
 
-    For MNIST runs the model's ``image_size`` follows from its distortion.
+    For MNIST runs the model's ``image_size`` follows from its distortion, and its
+    ``transform`` is affine unless the file says otherwise (so a saved model always
+    names its transformer).
     """
     path = CONFIG_DIR / f"{name}.toml"
     if not path.is_file():
@@ -97,6 +99,7 @@ def load(name, wing):
     model = dict(tables["model"])
     if wing == "mnist":
         model["image_size"] = distort.CANVAS_SIZE[model["distortion"]]
+        model.setdefault("transform", "affine")
     return model, dict(tables["train"])
 
 

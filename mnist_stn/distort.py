@@ -8,7 +8,10 @@ several ways, each with a short name:
        on a 42x42 canvas, all uniform;
 - P:   projective: scaled by [0.75, 1.0], then the four corners of the digit moved by
        Gaussian noise of standard deviation 5 pixels;
-- E:   elastically warped;
+- E:   elastically warped: scaled by [0.75, 1.0], then a thin-plate spline whose 16
+       control points, on a 4x4 grid, are each moved by Gaussian noise of standard
+       deviation 1.5 pixels (the paper's text only says "elastically warped"; these
+       numbers are from transcriptions of its Appendix A);
 - the cluttered variant: the digit at a random position on a 60x60 canvas with 6 clutter
   pieces, 6x6 crops of random MNIST digits, at random positions (DeepMind's
   ``mnist-cluttered`` generator).
@@ -33,11 +36,17 @@ Where we differ from, or go beyond, the paper's short description:
   would squash the digit into a sliver) is drawn again, so the noise is truncated: every
   interior angle lies between 30 and 150 degrees.
   Canvas points beyond the homography's horizon read 0.
-- E: we use Simard et al. (2003)'s elastic distortion (uniform random displacements
-  smoothed by a Gaussian of sigma = 4 px, scaled by alpha = 34 px). The paper's own
-  elastic warp may differ in its details, so read the E row beside the paper's with care.
-  The random field is drawn on a margin around the digit and smoothed without padding, so
-  pixels at the border move as freely as those in the middle.
+- E: the spline is ``transformer.tps_grid_generator``'s, the one the TPS STN learns,
+  run the way a sampler needs it: its control points sit on a 4x4 grid over the canvas
+  (from edge pixel centre to edge pixel centre) and each reads the digit at its own
+  place divided by the scale, plus the noise (in the digit's pixels). The noise moves
+  where a control point reads, not where a point of the digit goes: the same spread of
+  bend, drawn on the inverse map the sampler uses.
+- simard: not the paper's. Simard et al. (2003)'s elastic distortion (uniform random
+  displacements smoothed by a Gaussian of sigma = 4 px, scaled by alpha = 34 px), the
+  E of this project's records before it had the paper's. The random field is drawn on a
+  margin around the digit and smoothed without padding, so pixels at the border move as
+  freely as those in the middle.
 - clutter: the digit is placed, like RTS, anywhere its ink stays on the canvas (a whole
   pixel shift). Pieces are combined with the canvas by maximum (the digit's ink is never
   erased); DeepMind's generator adds and clips at 1. Pieces come from other digits of the
@@ -49,8 +58,8 @@ test set is distorted once with a fixed seed (``fixed_test_set``).
 
 Beyond the paper, a curriculum: a Distorter's ``strength`` (1 = the protocol above) scales
 every range towards "no distortion" (angles, the scale's distance from 1, offsets from
-the centre, P's corner noise, E's displacements; clutter keeps its pieces). Training can
-grow it from 0 to 1 over its first steps (``training_inputs(..., ramp_steps)``), so the
+the centre, P's corner noise, E's control point noise, simard's displacements; clutter
+keeps its pieces). Training can grow it from 0 to 1 over its first steps (``training_inputs(..., ramp_steps)``), so the
 classifier first learns upright, centred digits: then turning a digit upright lowers the
 loss, which is what teaches the STN to do it. Test sets are always at strength 1.
 """
@@ -60,8 +69,9 @@ import transformer
 from mnist_stn.compat import tf
 from mnist_stn.constants import IMAGE_PIXELS, IMAGE_SIZE
 
-KINDS = ("none", "R", "RTS", "P", "E", "clutter")
-CANVAS_SIZE = {"none": 28, "R": 28, "RTS": 42, "P": 28, "E": 28, "clutter": 60}
+KINDS = ("none", "R", "RTS", "P", "E", "simard", "clutter")
+CANVAS_SIZE = {"none": 28, "R": 28, "RTS": 42, "P": 28, "E": 28, "simard": 28,
+               "clutter": 60}
 # R: rotation range, degrees
 R_MAX_ANGLE = 90.0
 # RTS: rotation range (degrees) and scale range
@@ -75,10 +85,13 @@ P_MAX_REDRAWS = 100          # attempts to get a well-shaped quadrilateral befor
 # this (interior angles in 30..150 degrees): a corner nearly on the line through its
 # neighbours makes a homography that squashes the digit into a sliver.
 P_MIN_TURN_SIN = 0.5
-# E: Simard et al. 2003: Gaussian smoothing sigma and displacement scale, both pixels
-E_SIGMA = 4.0
-E_ALPHA = 34.0
-E_TRUNCATE = 4.0             # the Gaussian kernel reaches E_TRUNCATE * E_SIGMA pixels
+# E: scale range, then the noise moving each control point of the 4x4 spline, pixels
+E_SCALE_RANGE = (0.75, 1.0)
+E_POINT_SIGMA = 1.5
+# simard: Simard et al. 2003: Gaussian smoothing sigma and displacement scale, pixels
+SIMARD_SIGMA = 4.0
+SIMARD_ALPHA = 34.0
+SIMARD_TRUNCATE = 4.0        # the Gaussian kernel reaches SIMARD_TRUNCATE * SIMARD_SIGMA px
 # clutter: number of pieces and their side, pixels
 CLUTTER_PIECES = 6
 CLUTTER_PIECE_SIZE = 6
@@ -164,7 +177,13 @@ class Distorter:
             # (B, 28, 28, 1) read at (B, S, S) points -> (B, S, S, 1) -> (B, S*S)
             sampled = transformer.bilinear_sampler(self._images, self._x, self._y)
             self._out = tf.reshape(sampled, [-1, size * size])
+            if kind == "E":   # (n, 32) control point moves -> (n, 2, S, S) points read
+                self._moves = tf.placeholder(tf.float64, [None, 2 * transformer.TPS_GRID ** 2])
+                self._spline = transformer.tps_grid_generator(size, size, self._moves)
+                control = transformer.tps_control_points(dtype=tf.float64)   # (16, 2)
         self._session = tf.Session(graph=self._graph)
+        if kind == "E":
+            self._control = self._session.run(control)
 
     def __call__(self, images, return_params=False):
         """Distort ``images``.
@@ -187,8 +206,12 @@ class Distorter:
             where the centres of the digit's top-left, top-right, bottom-right and
             bottom-left pixels went; 'homography' (N, 3, 3), canvas (x, y, 1) -> digit
             (x, y, w) in normalised coordinates (divide by w).
-          - 'E': 'displacement' (N, 2, 28, 28), pixels (dx, dy): output pixel (row, col)
-            shows the digit at (col + dx, row + dy).
+          - 'E': 'scale' (N,); 'noise' (N, 16, 2), pixels (x, y): how far each control
+            point's reading moved, control points in ``transformer.tps_control_points``'s
+            order; 'theta' (N, 32): the moves, normalised, as the TPS transformer takes
+            them (canvas control point k reads the digit at its place plus theta_k).
+          - 'simard': 'displacement' (N, 2, 28, 28), pixels (dx, dy): output pixel
+            (row, col) shows the digit at (col + dx, row + dy).
           - 'clutter': 'position' (N, 2) int, (row, col) of the digit's top-left pixel on
             the canvas; 'pieces' (N, 6, 5) int, per piece (source image, source row,
             source col, canvas row, canvas col), rows/cols of the pieces' top-left pixels.
@@ -318,13 +341,24 @@ class Distorter:
         return x, y, {"scale": scale, "corners": corners, "homography": homography}
 
     def _draw_E(self, images):
+        n, count = len(images), transformer.TPS_GRID ** 2
+        scale = self._toward(self._rng.uniform(*E_SCALE_RANGE, size=n), 1.0)
+        noise = self.strength * self._rng.normal(0.0, E_POINT_SIGMA, (n, count, 2))
+        # Each of the canvas's control points (K, 2), normalised like the digit (both are
+        # 28x28), reads the digit at control / scale + noise: theta is that minus control.
+        theta = self._control * (1.0 / scale[:, None, None] - 1.0) + noise / _HALF
+        theta = theta.reshape(n, 2 * count)
+        points = self._session.run(self._spline, {self._moves: theta})   # (n, 2, S, S)
+        return points[:, 0], points[:, 1], {"scale": scale, "noise": noise, "theta": theta}
+
+    def _draw_simard(self, images):
         n = len(images)
-        g = _gaussian_matrix(IMAGE_SIZE, E_SIGMA, E_TRUNCATE)  # (28, 28 + 2r)
+        g = _gaussian_matrix(IMAGE_SIZE, SIMARD_SIGMA, SIMARD_TRUNCATE)  # (28, 28 + 2r)
         side = g.shape[1]
         noise = self._rng.uniform(-1.0, 1.0, (n, 2, side, side))
         # smooth rows then columns: (n, 2, L, L) @ (L, 28) -> (n, 2, L, 28);
         # (28, L) @ (n, 2, L, 28) -> (n, 2, 28, 28)
-        displacement = self.strength * E_ALPHA * (g @ (noise @ g.T))
+        displacement = self.strength * SIMARD_ALPHA * (g @ (noise @ g.T))
         cols, rows = np.meshgrid(np.arange(IMAGE_SIZE), np.arange(IMAGE_SIZE))
         x = (cols + displacement[:, 0]) / _HALF - 1.0
         y = (rows + displacement[:, 1]) / _HALF - 1.0

@@ -108,3 +108,32 @@ def stn_gradients(images, thetas, weights, out_dims, transform="affine"):
 
         return ((grads[0], central_differences(lambda t: loss_at(t, images), thetas)),
                 (grads[1], central_differences(lambda im: loss_at(thetas, im), images)))
+
+
+def grid_points(out_h, out_w):
+    """(out_h * out_w, 2) output points, x fastest, -1 and +1 the edge pixels' centres."""
+    x, y = np.meshgrid(np.linspace(-1, 1, out_w), np.linspace(-1, 1, out_h))
+    return np.stack([x.ravel(), y.ravel()], axis=1)
+
+
+def tps_sources(theta, out_h, out_w, grid=4):
+    """The thin-plate spline through (control point, control point + offset), solved
+    here with NumPy's own solver, evaluated at every output point."""
+    ticks = np.linspace(-1, 1, grid)
+    cx, cy = np.meshgrid(ticks, ticks)
+    control = np.stack([cx.ravel(), cy.ravel()], axis=1)
+    count = len(control)
+
+    def u(a, b):
+        r2 = ((a[:, None] - b[None]) ** 2).sum(-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(r2 > 0, r2 * np.log(r2), 0.0)
+    system = np.zeros((count + 3, count + 3))
+    system[:count, :count] = u(control, control)
+    system[:count, count:] = np.c_[np.ones(count), control]
+    system[count:, :count] = np.c_[np.ones(count), control].T
+    targets = np.zeros((count + 3, 2))
+    targets[:count] = control + np.asarray(theta, np.float64).reshape(count, 2)
+    coef = np.linalg.solve(system, targets)
+    pts = grid_points(out_h, out_w)
+    return np.c_[u(pts, control), np.ones(len(pts)), pts] @ coef

@@ -15,7 +15,7 @@ import pytest
 import predict
 import train
 from letters import predict as letters_predict
-from mnist_stn import animation, checkpoints, data, training
+from mnist_stn import animation, checkpoints, configs, data, training
 from mnist_stn.compat import tf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -316,3 +316,22 @@ def test_a_model_is_restored_in_the_precision_it_was_trained_in(fake_mnist_dir, 
     assert restored.precision == "fp32"
     restored.close()
     assert predict.parse_args([]).precision is None              # the command line: as trained
+
+
+def test_a_model_saved_when_E_was_simards_warp_is_read_as_simard(tmp_path):
+    # config.json as training wrote it before the transformer was a setting: its E was
+    # Simard's warp, which is now called simard (E is the STN paper's spline)
+    old = {"stn": True, "distortion": "E", "loc_head": "identity", "image_size": 28}
+    (tmp_path / checkpoints.CONFIG_FILE).write_text(json.dumps(old))
+    assert checkpoints.read_config(tmp_path) == dict(old, distortion="simard",
+                                                     transform="affine")
+    # resuming it on the paper's E is refused; on simard it goes on
+    paper_e, _ = configs.load("E", "mnist")
+    with pytest.raises(checkpoints.CheckpointError, match="distortion simard, not E"):
+        checkpoints.prepare_dir(str(tmp_path), paper_e)
+    checkpoints.prepare_dir(str(tmp_path), configs.load("simard", "mnist")[0])
+    # a model saved with its transformer keeps its names
+    new = dict(old, transform="affine")
+    (tmp_path / checkpoints.CONFIG_FILE).write_text(json.dumps(new))
+    assert checkpoints.read_config(tmp_path) == new
+    checkpoints.prepare_dir(str(tmp_path), paper_e)

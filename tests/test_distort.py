@@ -5,6 +5,7 @@ Synthetic digits only (blobs and an 'L'), so nothing here depends on the real MN
 import numpy as np
 import pytest
 
+from helpers import tps_sources
 from mnist_stn import distort
 from mnist_stn.constants import IMAGE_PIXELS, IMAGE_SIZE
 
@@ -284,19 +285,50 @@ def test_projective_scale_only_shrinks_about_centre(monkeypatch):
     np.testing.assert_allclose(out.sum(), img.sum() * 0.8 ** 2, rtol=0.02)
 
 
-# -- E --------------------------------------------------------------------------------
+# -- E: the paper's spline ---------------------------------------------------------------
+
+def test_paper_elastic_reads_the_digit_where_an_independent_spline_says():
+    images = digits(5)
+    out, p = run("E", images, seed=4)
+    # Independent of the code under test: the canvas's 4x4 control points read the digit
+    # at their place / scale + noise (pixels / 13.5); NumPy solves the spline through them.
+    ticks = np.linspace(-1, 1, 4)
+    control = np.stack([a.ravel() for a in np.meshgrid(ticks, ticks)], axis=1)
+    for i in range(len(images)):
+        reads = control / p["scale"][i] + p["noise"][i] / CENTRE
+        x, y = tps_sources(reads - control, 28, 28).T
+        want = np_bilinear(images[i].reshape(28, 28), (x + 1) * CENTRE, (y + 1) * CENTRE)
+        np.testing.assert_allclose(out[i], want, atol=1e-5)
+
+
+def test_paper_elastic_draws_its_scale_and_noise():
+    images = np.stack([l_digit(smooth=0.8)] * 400).reshape(400, -1)
+    out, p = run("E", images, seed=9)
+    assert p["noise"].shape == (400, 16, 2) and p["theta"].shape == (400, 32)
+    low, high = distort.E_SCALE_RANGE
+    assert low <= p["scale"].min() < low + 0.02 and high - 0.02 < p["scale"].max() <= high
+    assert abs(p["noise"].std() / distort.E_POINT_SIGMA - 1) < 0.05
+    assert abs(p["noise"].mean()) < 0.1
+    # smaller, by the scale squared on average (the noise bends, it neither adds nor
+    # removes ink on average), and visibly bent
+    ratio = out.sum(axis=1) / images.sum(axis=1)
+    assert abs(ratio.mean() / (p["scale"] ** 2).mean() - 1) < 0.05
+    assert np.abs(out - images).max(axis=1).min() > 0.2
+
+
+# -- simard: Simard's elastic field ---------------------------------------------------------
 
 def test_elastic_field_and_output():
     images = np.stack([l_digit(smooth=0.8)] * 100).reshape(100, -1)
-    out, p = run("E", images, seed=9)
+    out, p = run("simard", images, seed=9)
     d = p["displacement"]
     assert d.shape == (100, 2, 28, 28)
     # Expected size of the field, computed independently: uniform[-1, 1] noise (variance
-    # 1/3) through a separable normalised Gaussian of sigma E_SIGMA, times E_ALPHA.
+    # 1/3) through a separable normalised Gaussian of sigma SIMARD_SIGMA, times SIMARD_ALPHA.
     taps = np.arange(-40, 41)
-    g = np.exp(-0.5 * (taps / distort.E_SIGMA) ** 2)
+    g = np.exp(-0.5 * (taps / distort.SIMARD_SIGMA) ** 2)
     g /= g.sum()
-    want_std = distort.E_ALPHA * np.sqrt(1 / 3.0) * (g ** 2).sum()
+    want_std = distort.SIMARD_ALPHA * np.sqrt(1 / 3.0) * (g ** 2).sum()
     assert abs(d.std() / want_std - 1) < 0.1
     assert abs(d.mean()) < 0.2 * want_std
     # smooth: neighbouring pixels move nearly alike
@@ -411,7 +443,7 @@ def test_clutter_places_the_ink_anywhere_on_the_canvas():
 
 # -- the curriculum: strength and its ramp ---------------------------------------------
 
-@pytest.mark.parametrize("kind", ["R", "RTS", "P", "E", "clutter"])
+@pytest.mark.parametrize("kind", ["R", "RTS", "P", "E", "simard", "clutter"])
 def test_strength_zero_leaves_the_digit_as_it_is(kind):
     images = digits(6)
     with distort.Distorter(kind, seed=3, strength=0.0) as distorter:

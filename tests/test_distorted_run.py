@@ -125,11 +125,13 @@ def test_each_distortion_trains_with_its_named_run():
     cnn = train.parse_args(["--distortion", "R", "--no-stn"])[0]
     assert cnn.classifier_hold is None and cnn.ramp_steps == 8000
     for flags in (["--distortion", "RTS"], [], ["--distortion", "R", "--no-stn"],
-                  ["--distortion", "E"], ["--distortion", "P"], ["--distortion", "clutter"]):
+                  ["--distortion", "E"], ["--distortion", "simard"], ["--distortion", "P"],
+                  ["--distortion", "clutter"]):
         config = train.parse_args(flags)[0]
         assert config.loc_lr_multiplier == 1.0
         kind = flags[1] if flags else ""
-        budget = {"R": 36000, "RTS": 50000, "P": 72000, "E": 60000, "clutter": 24000}.get(
+        budget = {"R": 36000, "RTS": 50000, "P": 72000, "E": 36000, "simard": 60000,
+                  "clutter": 24000}.get(
             kind, 12000)
         assert config.steps == budget                        # the measured budgets
         ramp = {"R": 8000, "clutter": 8000}.get(kind, 0)
