@@ -51,7 +51,8 @@ def test_training_learns_and_writes_its_files(trained_stn):
     assert metrics["test_accuracy"] > 0.85       # chance is 0.10
     assert checkpoint_step(trained_stn) == 300
     assert json.loads((trained_stn / checkpoints.CONFIG_FILE).read_text()) == \
-        {"stn": True, "distortion": "none", "image_size": 28, "loc_head": "tutorial"}
+        {"stn": True, "distortion": "none", "image_size": 28, "loc_head": "tutorial",
+         "transform": "affine"}
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(trained_stn))
 
 
