@@ -82,7 +82,8 @@ def most_rotated_grid(restored, test_images, labels, digits, kind, path):
     parts = geometry.decompose(out["theta"], size)
     figures.save_grid(path, test_images[chosen].reshape(-1, size, size), out["rectified"],
                       out["probabilities"].argmax(1), labels[chosen],
-                      title=f"ST-CNN on {kind}: the {FIGURE_DIGITS} most rotated test digits "
+                      title=f"ST-CNN ({restored.config.get('transform', 'affine')}) on {kind}: "
+                            f"the {FIGURE_DIGITS} most rotated test digits "
                             "(top), the STN's output (below, with what it turned)",
                       boxes=geometry.sampled_box(out["theta"], size),
                       notes=[geometry.short_label(parts, i) for i in range(len(chosen))])
@@ -147,8 +148,9 @@ def run(name, seed, args, ckpt_dir):
         record["figure"] = os.path.join(args.figures, f"{name_seed}.png")
         figures.save_grid(record["figure"], test_images[:FIGURE_DIGITS].reshape(-1, size, size),
                           out["rectified"], out["probabilities"].argmax(1),
-                          labels[:FIGURE_DIGITS], title=f"ST-CNN on {kind}: input (top), "
-                                                        "the STN's output (below)",
+                          labels[:FIGURE_DIGITS],
+                          title=f"ST-CNN ({config.model.get('transform', 'affine')}) on {kind}: "
+                                "input (top), the STN's output (below)",
                           boxes=geometry.sampled_box(out["theta"], size))
         gif = os.path.join(ckpt_dir, animation.GIF_FILE)
         if os.path.exists(gif):
