@@ -30,8 +30,8 @@ def build_parser():
     add("--distortion", choices=distort.KINDS, default="none",
         help="train and test on distorted digits, as in the STN paper: R rotated, RTS "
              "rotated/scaled/translated on 42x42, P projective, E elastic (the paper's "
-             "spline), simard Simard's elastic field, clutter on 60x60; short for --config K, whose file says how it trains and why "
-             "(default: %(default)s)")
+             "spline), simard Simard's elastic field, clutter on 60x60; short for "
+             "--config K, whose file says how it trains and why (default: %(default)s)")
     add("--no-stn", dest="stn", action="store_false",
         help="train the plain CNN, without the spatial transformer: the run's -cnn config")
     configs.add_override_flags(parser)
