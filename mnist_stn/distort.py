@@ -59,9 +59,10 @@ test set is distorted once with a fixed seed (``fixed_test_set``).
 Beyond the paper, a curriculum: a Distorter's ``strength`` (1 = the protocol above) scales
 every range towards "no distortion" (angles, the scale's distance from 1, offsets from
 the centre, P's corner noise, E's control point noise, simard's displacements; clutter
-keeps its pieces). Training can grow it from 0 to 1 over its first steps (``training_inputs(..., ramp_steps)``), so the
-classifier first learns upright, centred digits: then turning a digit upright lowers the
-loss, which is what teaches the STN to do it. Test sets are always at strength 1.
+keeps its pieces). Training can grow it from 0 to 1 over its first steps
+(``training_inputs(..., ramp_steps)``), so the classifier first learns upright, centred
+digits: then turning a digit upright lowers the loss, which is what teaches the STN to
+do it. Test sets are always at strength 1.
 """
 import numpy as np
 
