@@ -3,10 +3,10 @@
     python predict.py                  # test accuracy, per digit; grids of test digits
     python predict.py my_digit.png     # classify your own digit images
 
-The grids show the original digits on top, with the quadrilateral the STN sampled
-drawn on them, and the STN's rectified digits below with the predicted labels; mistakes
-are red. Pass the run flags given to train.py (--config, --distortion, --no-stn) to find
-its checkpoint.
+The grids show the original digits on top, with the region the STN sampled drawn on
+them (a quadrilateral; curved for the thin-plate spline), and the STN's rectified digits
+below with the predicted labels; mistakes are red. Pass the run flags given to train.py
+(--config, --distortion, --no-stn, --transform) to find its checkpoint.
 """
 import signal
 import sys
@@ -43,6 +43,9 @@ def build_parser():
                              "train.py (default: mnist)")
     parser.add_argument("--no-stn", dest="stn", action="store_false",
                         help="the plain CNN's checkpoint, as train.py --no-stn")
+    parser.add_argument("--transform", choices=model.TRANSFORMS[1:], default=None,
+                        help="the checkpoint of the run with this transformer, as "
+                             "train.py --transform (default: the run's own)")
     parser.add_argument("--distortion", choices=distort.KINDS, default=None,
                         help="distortion of the test digits (default: the one the model "
                              "was trained on); without --config also names the run, as "
@@ -71,7 +74,8 @@ def parse_args(argv=None):
     if args.ckpt_dir is None:
         try:
             args.ckpt_dir = configs.default_dir(
-                configs.select("mnist", args.config, args.stn, args.distortion))
+                configs.select("mnist", args.config, args.stn, args.distortion,
+                               args.transform))
         except configs.ConfigError as e:
             parser.error(str(e))
     if args.out_dir is None:

@@ -4,6 +4,7 @@
     python train.py --no-stn           # the same CNN without the STN (configs/mnist-cnn)
     python train.py --config tutorial  # exactly the tutorial (slower to converge)
     python train.py --distortion R     # the STN paper's rotated digits (configs/R.toml)
+    python train.py --distortion P --transform tps   # its thin-plate spline (P-tps.toml)
 
 A run's settings are one file of configs/; a flag given here overrides its field.
 Checkpoints, TensorBoard summaries and metrics.json go to --ckpt-dir, a folder that
@@ -34,6 +35,9 @@ def build_parser():
              "--config K, whose file says how it trains and why (default: %(default)s)")
     add("--no-stn", dest="stn", action="store_false",
         help="train the plain CNN, without the spatial transformer: the run's -cnn config")
+    add("--transform", choices=model.TRANSFORMS[1:], default=None,
+        help="the STN paper's projective or thin-plate-spline transformer in place of the "
+             "affine: the run's -projective or -tps config (default: the run's own)")
     configs.add_override_flags(parser)
     add("--data-dir", default=None,
         help="directory with the four MNIST IDX files (.gz or not) (default: "
@@ -58,7 +62,8 @@ def parse_args(argv=None):
     if args.config and args.distortion != "none":
         parser.error("--distortion is short for --config: give one of them")
     try:
-        name = configs.select("mnist", args.config, args.stn, args.distortion)
+        name = configs.select("mnist", args.config, args.stn, args.distortion,
+                              args.transform)
         overrides = {**configs.overrides(args), "frames": args.frames,
                      "save_every": args.eval_every}
         config = configs.train_config(name, "mnist",

@@ -59,17 +59,29 @@ class ConfigError(ValueError):
     """A config that is missing or does not describe a run; the message says which."""
 
 
-def select(wing, config=None, stn=True, distortion=None):
+def select(wing, config=None, stn=True, distortion=None, transform=None):
     """The run an entry point's flags name: --config NAME, else the wing's default (for
     MNIST, ``--distortion K`` names the config K); --no-stn then asks for its CNN,
-    ``<name>-cnn``."""
+    ``<name>-cnn``, and --transform T the same run with the transformer T in place of
+    the affine, ``<name>-T``."""
     name = config or (distortion if distortion not in (None, "none") else wing)
+    if transform:
+        if not stn:
+            raise ConfigError("--transform: a CNN without the STN has no transformer")
+        return _variant(wing, name, transform, "--transform")
     if stn:
         return name
-    if name.endswith("-cnn") or not (CONFIG_DIR / f"{name}-cnn.toml").is_file():
-        raise ConfigError(f"--no-stn: config {name!r} has no CNN of its own "
-                          f"({name}-cnn); name a CNN config with --config")
-    return f"{name}-cnn"
+    return _variant(wing, name, "cnn", "--no-stn")
+
+
+def _variant(wing, name, suffix, flag):
+    """``<name>-<suffix>``, a file of configs/ of its own, or one clear error."""
+    runs = names(wing)
+    if f"{name}-{suffix}" in runs:
+        return f"{name}-{suffix}"
+    having = [run for run in runs if f"{run}-{suffix}" in runs]
+    raise ConfigError(f"{flag}: config {name!r} has no {suffix} run of its own "
+                      f"({name}-{suffix}); the runs with one: {', '.join(having)}")
 
 
 def default_dir(name):

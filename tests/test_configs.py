@@ -2,9 +2,11 @@
 builds the same settings from it."""
 import argparse
 import dataclasses
+from pathlib import Path
 
 import pytest
 
+import predict
 import train
 from benchmarks import distorted, mnist
 from letters import data as letters_data
@@ -49,10 +51,34 @@ def test_the_flags_name_the_runs():
     assert configs.select("mnist", distortion="R", stn=False) == "R-cnn"
     assert configs.select("mnist", config="tutorial") == "tutorial"
     assert configs.select("letters", stn=False) == "letters-cnn"
-    with pytest.raises(configs.ConfigError, match="has no CNN of its own"):
+    with pytest.raises(configs.ConfigError, match="has no cnn run of its own"):
         configs.select("mnist", config="tutorial", stn=False)
+    assert configs.select("mnist", distortion="P", transform="tps") == "P-tps"
+    assert configs.select("mnist", config="E", transform="projective") == "E-projective"
     with pytest.raises(configs.ConfigError, match="not a run of the letters wing"):
         configs.load("R", "letters")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--transform", "tps"], "--transform: config 'mnist' has no tps run of its own "
+                             "(mnist-tps); the runs with one: E, P, R, RTS"),
+    (["--distortion", "R", "--no-stn", "--transform", "projective"],
+     "--transform: a CNN without the STN has no transformer"),
+    (["--config", "R-tps", "--transform", "tps"], "config 'R-tps' has no tps run")])
+def test_a_transform_the_run_has_no_config_for_is_one_error_line(flags, message, capsys):
+    for entry_point in (train, predict):
+        with pytest.raises(SystemExit) as exit_info:
+            entry_point.parse_args(flags)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+
+
+def test_predict_finds_the_checkpoint_of_the_transform_train_py_saved():
+    trained, _ = train.parse_args(["--distortion", "P", "--transform", "tps"])
+    found = predict.parse_args(["--distortion", "P", "--transform", "tps"])
+    assert trained.ckpt_dir == found.ckpt_dir == str(Path("checkpoints") / "P-tps")
+    assert trained.model["transform"] == "tps"
 
 
 def benchmark_args(steps=None):
@@ -61,7 +87,9 @@ def benchmark_args(steps=None):
 
 @pytest.mark.parametrize("flags, name", [
     (["--distortion", "R"], "R"), (["--distortion", "R", "--no-stn"], "R-cnn"),
-    (["--distortion", "clutter"], "clutter"), (["--distortion", "RTS", "--steps", "900"], "RTS")])
+    (["--distortion", "clutter"], "clutter"), (["--distortion", "RTS", "--steps", "900"], "RTS"),
+    (["--distortion", "P", "--transform", "tps"], "P-tps"),
+    (["--config", "E", "--transform", "projective"], "E-projective")])
 def test_train_py_and_the_distorted_benchmark_build_the_same_settings(flags, name):
     ours, _ = train.parse_args(flags + ["--precision", "fp32", "--ckpt-dir", "c"])
     steps = 900 if "--steps" in flags else None
