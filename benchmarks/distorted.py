@@ -138,35 +138,44 @@ def run(name, seed, args, ckpt_dir):
                               if metrics.get("frame_seconds") and
                               metrics["train_seconds_this_run"] else None),
               **common.stamp()}
-    name_seed = common.run_name(name, seed)
     if stn:
         restored = checkpoints.Restored(ckpt_dir, model.build_graph)
-        test_images, labels = inputs["test"]
-        out = restored.run(test_images[:FIGURE_DIGITS])
-        size = config.model["image_size"]
-        os.makedirs(args.figures, exist_ok=True)
-        record["figure"] = os.path.join(args.figures, f"{name_seed}.png")
-        figures.save_grid(record["figure"], test_images[:FIGURE_DIGITS].reshape(-1, size, size),
-                          out["rectified"], out["probabilities"].argmax(1),
-                          labels[:FIGURE_DIGITS],
-                          title=f"ST-CNN ({config.model.get('transform', 'affine')}) on {kind}: "
-                                "input (top), the STN's output (below)",
-                          boxes=geometry.sampled_box(out["theta"], size))
-        gif = os.path.join(ckpt_dir, animation.GIF_FILE)
-        if os.path.exists(gif):
-            record["animation"] = os.path.join(args.figures, f"{name_seed}-learning.gif")
-            shutil.copyfile(gif, record["animation"])
-        if kind in ROTATING:
-            record["angle_std"], record["residual_angle_std"], record["turn_left"] = \
-                rotation_spread(restored, datasets.test.images, labels, kind)
-            record["most_rotated_figure"] = most_rotated_grid(
-                restored, test_images, labels, datasets.test.images, kind,
-                os.path.join(args.figures, f"{name_seed}-most-rotated.png"))
-        if kind in LOCATING:
-            record["box_area"], record["centre_in_box"] = how_it_found(
-                restored, test_images, datasets.test.images, kind)
+        record.update(measure(restored, ckpt_dir, datasets, inputs["test"][0],
+                              common.run_name(name, seed), args.figures))
         restored.close()
     return record
+
+
+def measure(restored, ckpt_dir, datasets, test_images, name_seed, figures_dir):
+    """A trained ST-CNN's figures (into figures_dir) and measures, as fields of its
+    record: its grid of test digits, its learning film (from ckpt_dir) if it has one,
+    how far it turned the digits upright (R, RTS), how its box found them (RTS, clutter)."""
+    kind, size = restored.config["distortion"], restored.config["image_size"]
+    transform = restored.config.get("transform", "affine")
+    labels = datasets.test.labels
+    out = restored.run(test_images[:FIGURE_DIGITS])
+    os.makedirs(figures_dir, exist_ok=True)
+    fields = {"figure": os.path.join(figures_dir, f"{name_seed}.png")}
+    figures.save_grid(fields["figure"], test_images[:FIGURE_DIGITS].reshape(-1, size, size),
+                      out["rectified"], out["probabilities"].argmax(1),
+                      labels[:FIGURE_DIGITS],
+                      title=f"ST-CNN ({transform}) on {kind}: input (top), the STN's output "
+                            "(below)",
+                      boxes=geometry.sampled_box(out["theta"], size))
+    gif = os.path.join(ckpt_dir, animation.GIF_FILE)
+    if os.path.exists(gif):
+        fields["animation"] = os.path.join(figures_dir, f"{name_seed}-learning.gif")
+        shutil.copyfile(gif, fields["animation"])
+    if kind in ROTATING:
+        fields["angle_std"], fields["residual_angle_std"], fields["turn_left"] = \
+            rotation_spread(restored, datasets.test.images, labels, kind)
+        fields["most_rotated_figure"] = most_rotated_grid(
+            restored, test_images, labels, datasets.test.images, kind,
+            os.path.join(figures_dir, f"{name_seed}-most-rotated.png"))
+    if kind in LOCATING:
+        fields["box_area"], fields["centre_in_box"] = how_it_found(
+            restored, test_images, datasets.test.images, kind)
+    return fields
 
 
 def remeasure(name, seed, args, records, parser):
@@ -176,16 +185,13 @@ def remeasure(name, seed, args, records, parser):
     if key not in records or not os.path.isdir(ckpt_dir):
         parser.error(f"--remeasure: no record {key!r} with its checkpoint in {ckpt_dir}")
     record = dict(records.data[key])
-    kind = record["kind"]
+    if record["model"] != "ST-CNN":
+        print(f"--remeasure: {key} is a CNN, it has no STN to measure")
+        return
     datasets = data.load_mnist(args.data_dir, seed=seed)
     restored = checkpoints.Restored(ckpt_dir, model.build_graph)
-    if kind in ROTATING:
-        record["angle_std"], record["residual_angle_std"], record["turn_left"] = \
-            rotation_spread(restored, datasets.test.images, datasets.test.labels, kind)
-    if kind in LOCATING:
-        test_images = distort.eval_images(datasets.test, kind, distort.TEST_SEED)
-        record["box_area"], record["centre_in_box"] = how_it_found(
-            restored, test_images, datasets.test.images, kind)
+    test_images = distort.eval_images(datasets.test, record["kind"], distort.TEST_SEED)
+    record.update(measure(restored, ckpt_dir, datasets, test_images, key, args.figures))
     restored.close()
     stamp = common.stamp()
     record["remeasured"] = {"date": stamp["date"], "command": stamp["command"]}
@@ -239,7 +245,8 @@ def main(argv=None):
     parser.add_argument("--remeasure", action="store_true",
                         help="train nothing: measure the recorded ST-CNN runs of --configs "
                              "and --seeds again from their kept checkpoints (--ckpt-root), "
-                             "with this version's measures; their training record is kept")
+                             "with this version's measures and figures; their training "
+                             "record is kept")
     args = parser.parse_args(argv)
     args.precision = precision.resolve(args.precision)
     planned = common.planned_runs(parser, args, runs, make_config,

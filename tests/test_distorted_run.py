@@ -107,12 +107,17 @@ def test_the_distorted_benchmark_records_a_run(mnist_dir, have_real_mnist, tmp_p
     table = (tmp_path / "r.md").read_text()
     assert "| R | 2 | 0.7% |" in table
 
-    # measured again from the kept checkpoint: the same numbers, the training record kept
+    # measured and drawn again from the kept checkpoint: the same numbers, the training
+    # record kept
+    for figure in ("figure", "most_rotated_figure"):
+        (tmp_path / "fig" / os.path.basename(record[figure])).unlink()
     distorted.main(["--data-dir", str(mnist_dir), "--configs", "R", "--seeds", "2",
                     "--remeasure", "--results", str(results), "--ckpt-root",
-                    str(tmp_path / "ck")])
+                    str(tmp_path / "ck"), "--figures", str(tmp_path / "fig")])
     again = json.loads(results.read_text())["R-seed2"]
     assert set(again["remeasured"]) == {"date", "command"}
+    for figure in ("figure", "most_rotated_figure"):
+        assert (tmp_path / "fig" / os.path.basename(record[figure])).stat().st_size > 1000
     assert again["residual_angle_std"] == pytest.approx(record["residual_angle_std"])
     assert again["steps"] == 3
 
@@ -184,8 +189,9 @@ def test_remeasure_finds_the_box_again(mnist_dir, tmp_path):
     from benchmarks import distorted
     results = tmp_path / "r.json"
     common = ["--data-dir", str(mnist_dir), "--configs", "clutter", "--results",
-              str(results), "--ckpt-root", str(tmp_path / "ck")]
-    distorted.main(common + ["--steps", "2", "--figures", str(tmp_path / "fig")])
+              str(results), "--ckpt-root", str(tmp_path / "ck"), "--figures",
+              str(tmp_path / "fig")]
+    distorted.main(common + ["--steps", "2"])
     record = json.loads(results.read_text())["clutter"]
     measured = record["box_area"], record["centre_in_box"]
     record["box_area"] = record["centre_in_box"] = -1.0          # as if not yet measured
