@@ -237,10 +237,17 @@ class Record:
                 f"{self.config.steps}; pass --steps {step} or more, or another --ckpt-dir")
         if not step:
             return
-        changed = [f"{name} {value} (was {self.previous[name]})"
+        previous = dict(self.previous)
+        # metrics.json's "steps" is the step reached; a stopped run's --steps is kept
+        # as "planned_steps" (older files lack it: a stopped run's --steps is unknown)
+        if "planned_steps" in previous:
+            previous["steps"] = previous["planned_steps"]
+        elif previous.get("test_accuracy") is None:
+            previous.pop("steps", None)
+        changed = [f"{name} {value} (was {previous[name]})"
                    for name, value in settings(self.config).items()
-                   if name in RESUMED_SETTINGS and name in self.previous
-                   and self.previous[name] != value]
+                   if name in RESUMED_SETTINGS and name in previous
+                   and previous[name] != value]
         if changed:
             print(f"Resuming at step {step} with changed settings: {', '.join(changed)}. "
                   "The steps trained so far stay as they were; the steps to come use the "
@@ -251,6 +258,7 @@ class Record:
         seconds = log.elapsed() if train_seconds is None else train_seconds
         rate = log.images_per_second(step, seconds)
         return {**self.config.model, **settings(self.config), "steps": step,
+                "planned_steps": self.config.steps,
                 "test_accuracy": self.test_accuracy,
                 "validation_accuracy": log.validation,
                 "train_seconds_this_run": round(seconds, 1),

@@ -162,6 +162,35 @@ def test_resuming_with_changed_flags_says_what_changed(fake_mnist_dir, tmp_path,
                     small_datasets(fake_mnist_dir))                 # the STN into a CNN's
 
 
+def test_a_stopped_run_resumed_with_its_own_flags_says_nothing_changed(fake_mnist_dir,
+                                                                       tmp_path, capsys):
+    # metrics.json of a stopped run holds the step it reached: resuming it with the same
+    # --steps is no change, and a new --steps is said against the one it was given
+    datasets = small_datasets(fake_mnist_dir)
+    draw, drawn = datasets.train.next_batch, []
+
+    def next_batch(batch_size):              # Ctrl-C as the third batch is drawn
+        drawn.append(batch_size)
+        if len(drawn) == 3:
+            signal.raise_signal(signal.SIGINT)
+        return draw(batch_size)
+
+    datasets.train.next_batch = next_batch
+    config, _ = train.parse_args(["--ckpt-dir", str(tmp_path / "a"), "--no-stn",
+                                  "--frames", "0", "--steps", "6"])
+    with pytest.raises(KeyboardInterrupt):
+        train.train(config, datasets)
+    assert checkpoints.checkpoint_steps(str(tmp_path / "a"))[0] == 3
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    capsys.readouterr()
+    metrics = train_cnn(fake_mnist_dir, tmp_path / "a", "--steps", "6")
+    out = capsys.readouterr().out
+    assert "Resuming from" in out and "changed settings" not in out
+    assert metrics["resumed_at_step"] == 3 and metrics["steps"] == 6
+    train_cnn(fake_mnist_dir, tmp_path / "b", "--steps", "8")
+    assert "steps 8 (was 6)" in capsys.readouterr().out
+
+
 def test_help_of_train_says_what_resume_does(capsys):
     with pytest.raises(SystemExit):
         train.parse_args(["--help"])
