@@ -158,8 +158,11 @@ def main(argv=None):
     if os.path.exists(metrics):
         try:
             with open(metrics) as f:
-                total = int(json.load(f)["steps"])
-        except (OSError, ValueError, KeyError, TypeError) as e:
+                run = json.load(f)
+            # "steps" is the step reached; a stopped run was given more ("planned_steps",
+            # absent from older files)
+            total = int(run.get("planned_steps", run["steps"]))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             print(f"error: cannot read the run's steps from {metrics} ({e}); remove it "
                   "to take them from the frames", file=sys.stderr)
             return 1

@@ -1,5 +1,8 @@
 """The learning animation: frames taken while training, kept across a resume, a GIF."""
+import signal
+
 import numpy as np
+import pytest
 from PIL import Image
 
 import model
@@ -77,3 +80,32 @@ def test_the_gif_can_be_drawn_again_from_the_kept_frames(fake_mnist_dir, tmp_pat
     assert Image.open(out).n_frames <= 3 and "Wrote" in capsys.readouterr().out
     assert animation.main([str(tmp_path / "nothing")]) == 1
     assert capsys.readouterr().err.startswith("error: no frames")
+
+
+def test_a_stopped_runs_film_drawn_again_counts_to_the_steps_it_was_given(
+        fake_mnist_dir, tmp_path, monkeypatch):
+    # metrics.json keeps the step reached under "steps": the film's total is the --steps given
+    datasets = data.load_mnist(str(fake_mnist_dir), validation_size=50, seed=0)
+    draw, drawn = datasets.train.next_batch, []
+
+    def next_batch(batch_size):              # Ctrl-C as the fifth batch is drawn
+        drawn.append(batch_size)
+        if len(drawn) == 5:
+            signal.raise_signal(signal.SIGINT)
+        return draw(batch_size)
+
+    datasets.train.next_batch = next_batch
+    config, _ = train.parse_args(["--ckpt-dir", str(tmp_path), "--batch-size", "20",
+                                  "--steps", "12", "--frames", "12"])
+    with pytest.raises(KeyboardInterrupt):
+        train.train(config, datasets)
+    totals, write_gif = [], animation.Film.write_gif
+
+    def spy(film, path, total_steps, **kwargs):
+        totals.append(total_steps)
+        return write_gif(film, path, total_steps, **kwargs)
+
+    monkeypatch.setattr(animation.Film, "write_gif", spy)
+    assert animation.main([str(tmp_path), "--out", str(tmp_path / "again.gif")]) == 0
+    stopped_at = checkpoints.checkpoint_steps(str(tmp_path))[0]
+    assert animation.Film.load(str(tmp_path)).steps[-1] == stopped_at < 12 and totals == [12]
