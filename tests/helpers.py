@@ -4,6 +4,7 @@ Tests import these (``from helpers import ...``); the fixtures built on them are
 ``conftest.py``.
 """
 import gzip
+import signal
 import struct
 from pathlib import Path
 
@@ -137,3 +138,16 @@ def tps_sources(theta, out_h, out_w, grid=4):
     coef = np.linalg.solve(system, targets)
     pts = grid_points(out_h, out_w)
     return np.c_[u(pts, control), np.ones(len(pts)), pts] @ coef
+
+
+def ctrl_c_at_batch(dataset, n):
+    """Make `dataset.next_batch` raise a real Ctrl-C (SIGINT) as its n-th batch is drawn."""
+    draw, drawn = dataset.next_batch, []
+
+    def next_batch(batch_size):
+        drawn.append(batch_size)
+        if len(drawn) == n:
+            signal.raise_signal(signal.SIGINT)
+        return draw(batch_size)
+
+    dataset.next_batch = next_batch

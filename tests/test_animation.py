@@ -1,12 +1,11 @@
 """The learning animation: frames taken while training, kept across a resume, a GIF."""
-import signal
-
 import numpy as np
 import pytest
 from PIL import Image
 
 import model
 import train
+from helpers import ctrl_c_at_batch
 from mnist_stn import animation, checkpoints, data
 
 
@@ -86,15 +85,7 @@ def test_a_stopped_runs_film_drawn_again_counts_to_the_steps_it_was_given(
         fake_mnist_dir, tmp_path, monkeypatch):
     # metrics.json keeps the step reached under "steps": the film's total is the --steps given
     datasets = data.load_mnist(str(fake_mnist_dir), validation_size=50, seed=0)
-    draw, drawn = datasets.train.next_batch, []
-
-    def next_batch(batch_size):              # Ctrl-C as the fifth batch is drawn
-        drawn.append(batch_size)
-        if len(drawn) == 5:
-            signal.raise_signal(signal.SIGINT)
-        return draw(batch_size)
-
-    datasets.train.next_batch = next_batch
+    ctrl_c_at_batch(datasets.train, 5)
     config, _ = train.parse_args(["--ckpt-dir", str(tmp_path), "--batch-size", "20",
                                   "--steps", "12", "--frames", "12"])
     with pytest.raises(KeyboardInterrupt):

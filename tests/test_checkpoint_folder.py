@@ -14,6 +14,7 @@ import pytest
 
 import predict
 import train
+from helpers import ctrl_c_at_batch
 from letters import predict as letters_predict
 from mnist_stn import animation, checkpoints, configs, data, training
 from mnist_stn.compat import tf
@@ -167,15 +168,7 @@ def test_a_stopped_run_resumed_with_its_own_flags_says_nothing_changed(fake_mnis
     # metrics.json of a stopped run holds the step it reached: resuming it with the same
     # --steps is no change, and a new --steps is said against the one it was given
     datasets = small_datasets(fake_mnist_dir)
-    draw, drawn = datasets.train.next_batch, []
-
-    def next_batch(batch_size):              # Ctrl-C as the third batch is drawn
-        drawn.append(batch_size)
-        if len(drawn) == 3:
-            signal.raise_signal(signal.SIGINT)
-        return draw(batch_size)
-
-    datasets.train.next_batch = next_batch
+    ctrl_c_at_batch(datasets.train, 3)
     config, _ = train.parse_args(["--ckpt-dir", str(tmp_path / "a"), "--no-stn",
                                   "--frames", "0", "--steps", "6"])
     with pytest.raises(KeyboardInterrupt):
