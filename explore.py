@@ -23,10 +23,9 @@ import sys
 
 import numpy as np
 
-import model
-import transformer
+from mnist_stn.compat import tf     # first: it quiets TensorFlow's C++ start-up log
+import transformer  # noqa: I001
 from mnist_stn import data, geometry, images
-from mnist_stn.compat import tf
 from mnist_stn.constants import IMAGE_SIZE
 
 # What the digit-side sliders span: (flag, label, geometry.compose argument, min, max, start)
@@ -38,7 +37,7 @@ MOVES = (("rotation", "turn (° clockwise)", "angle", -180.0, 180.0, 0.0),
          ("shift-y", "shift down (px)", "shift_y", -14.0, 14.0, 0.0))
 THETA_RANGE = 2.0          # the raw sliders span [-2, 2] (the projective's tilt: a quarter)
 GRID_STEP = 2              # a dot for every second output point in each direction
-RAW_SLIDERS = {"affine": 6, "projective": 8, "tps": 0}   # theta's entries on sliders
+MAX_RAW_SLIDERS = 8        # theta's entries get sliders up to this many (a spline: drag)
 GRIP = 2.0                 # px: how near a click must be to grab a control point
 
 
@@ -50,12 +49,14 @@ class Explorer:
     Build it with pyplot's backend already chosen.
     """
 
-    def __init__(self, image, theta=None, transform="affine"):
+    def __init__(self, image, transform, theta=None):
         import matplotlib.pyplot as plt
         from matplotlib.widgets import Slider
 
         self.image = np.asarray(image, np.float32).reshape(IMAGE_SIZE, IMAGE_SIZE)
         self.transform = transform
+        size = transformer.TRANSFORMS[transform].size
+        self.raw_sliders = size if size <= MAX_RAW_SLIDERS else 0
         self.bend = np.zeros((transformer.TPS_GRID ** 2, 2))  # spline: beyond the affine
         self._build_graph()
         self.fig = plt.figure(figsize=(10, 7.5))
@@ -80,8 +81,8 @@ class Explorer:
             ax = self.fig.add_axes([0.17, 0.36 - 0.055 * row, 0.28, 0.03])
             self.sliders[flag] = Slider(ax, label, low, high, valinit=start)
             self.sliders[flag].on_changed(self._moved)
-        start = model.start_theta(transform)
-        for k in range(RAW_SLIDERS[transform]):
+        start = np.array(transformer.TRANSFORMS[transform].identity)
+        for k in range(self.raw_sliders):
             ax = self.fig.add_axes([0.62, 0.36 - 0.042 * k, 0.28, 0.025])
             name = f"theta {k}"
             span = THETA_RANGE if k < 6 else THETA_RANGE / 4
@@ -99,18 +100,11 @@ class Explorer:
     def _build_graph(self):
         self.graph = tf.Graph()
         with self.graph.as_default():
-            size = len(model.start_theta(self.transform))
-            self._theta = tf.placeholder(tf.float32, [1, size])
+            kind = transformer.TRANSFORMS[self.transform]
+            self._theta = tf.placeholder(tf.float32, [1, kind.size])
             image = tf.constant(self.image[None, :, :, None])
-            # (1, 2, 28, 28): the input point behind every output pixel, normalised
-            if self.transform == "affine":
-                grid = transformer.affine_grid_generator(IMAGE_SIZE, IMAGE_SIZE,
-                                                         tf.reshape(self._theta, [1, 2, 3]))
-            elif self.transform == "projective":
-                grid = transformer.projective_grid_generator(IMAGE_SIZE, IMAGE_SIZE,
-                                                             self._theta)
-            else:
-                grid = transformer.tps_grid_generator(IMAGE_SIZE, IMAGE_SIZE, self._theta)
+            # (1, P) -> (1, 2, 28, 28): the input point behind every output pixel, normalised
+            grid = kind.grid(IMAGE_SIZE, IMAGE_SIZE, self._theta)
             x_s, y_s = tf.unstack(grid, axis=1)
             # (1, 28, 28, 1): the input read at those points
             self._nodes = {"grid": grid, "output": transformer.bilinear_sampler(image, x_s, y_s)}
@@ -123,8 +117,8 @@ class Explorer:
             affine, _ = geometry.affine_part(self.theta[None], "tps")
             self.bend = (self.theta - spline_of(affine[0])).reshape(-1, 2)
         self._quietly(lambda: [self.sliders[f"theta {k}"].set_val(self.theta[k])
-                               for k in range(RAW_SLIDERS[self.transform])])
-        parts = geometry.decompose(self.theta[None], IMAGE_SIZE)
+                               for k in range(self.raw_sliders)])
+        parts = geometry.decompose(self.theta[None], IMAGE_SIZE, self.transform)
         if not parts["degenerate"][0]:
             values = {arg: float(parts[arg][0]) for _, _, arg, _, _, _ in MOVES}
             self._quietly(lambda: [self.sliders[flag].set_val(
@@ -141,12 +135,12 @@ class Explorer:
         else:
             self.theta = affine
         self._quietly(lambda: [self.sliders[f"theta {k}"].set_val(self.theta[k])
-                               for k in range(RAW_SLIDERS[self.transform])])
-        self._draw(geometry.decompose(self.theta[None], IMAGE_SIZE))
+                               for k in range(self.raw_sliders)])
+        self._draw(geometry.decompose(self.theta[None], IMAGE_SIZE, self.transform))
 
     def _theta_moved(self, _):
         self.set_theta([self.sliders[f"theta {k}"].val
-                        for k in range(RAW_SLIDERS[self.transform])])
+                        for k in range(self.raw_sliders)])
 
     def control_pixels(self):
         """The spline's control points where they read the input, (K, 2) pixels."""
@@ -175,14 +169,15 @@ class Explorer:
         self.set_theta(theta.ravel())
 
     def _quietly(self, change):
-        """Move sliders without calling their callbacks (no ping-pong)."""
+        """Move sliders without calling their callbacks (no ping-pong), and without a
+        redraw of the whole figure for each one: ``_draw`` draws once after them."""
         for slider in self.sliders.values():
-            slider.eventson = False
+            slider.eventson = slider.drawon = False
         try:
             change()
         finally:
             for slider in self.sliders.values():
-                slider.eventson = True
+                slider.eventson = slider.drawon = True
 
     def _draw(self, parts):
         out = self.sess.run(self._nodes, {self._theta: self.theta[None].astype(np.float32)})
@@ -227,7 +222,7 @@ def build_parser():
         parser.add_argument(f"--{flag}", type=float, default=start,
                             help=f"{label}, {low:g} to {high:g} on the slider "
                                  "(default: %(default)s)")
-    parser.add_argument("--transform", choices=model.TRANSFORMS, default="affine",
+    parser.add_argument("--transform", choices=tuple(transformer.TRANSFORMS), default="affine",
                         help="the transformer: affine (the tutorial's), projective (two "
                              "more entries that tilt the plane) or tps (a thin-plate "
                              "spline whose 16 control points can be dragged) (default: "
@@ -245,7 +240,7 @@ def build_parser():
 def parse_theta(parser, args):
     """The theta the flags ask for, for --transform; a bad value is one argparse error
     line."""
-    size = len(model.start_theta(args.transform))
+    size = transformer.TRANSFORMS[args.transform].size
     if args.theta is None:
         for flag, *_ in MOVES:
             value = getattr(args, flag.replace("-", "_"))
@@ -272,6 +267,9 @@ def parse_theta(parser, args):
 def check_save_path(parser, path):
     """Refuse, before any work, a --save that matplotlib could not write."""
     import matplotlib.figure
+    if os.path.isdir(path):
+        parser.error(f"--save {path} is a folder; name a file in it, such as "
+                     f"{os.path.join(path, 'grid.png')}")
     formats = matplotlib.figure.Figure().canvas.get_supported_filetypes()
     extension = os.path.splitext(path)[1].lstrip(".").lower()
     if extension not in formats:
@@ -311,10 +309,11 @@ def main(argv=None):
     except (data.DataError, images.ImageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    explorer = Explorer(digit, theta, args.transform)
+    explorer = Explorer(digit, args.transform, theta)
     if args.save:
         explorer.fig.savefig(args.save, dpi=100)
-        words = geometry.describe(geometry.decompose(theta[None], IMAGE_SIZE), 0)
+        words = geometry.describe(geometry.decompose(theta[None], IMAGE_SIZE, args.transform),
+                                  0)
         print(f"Wrote {args.save}: {words}")
     else:
         plt.show()

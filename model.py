@@ -7,9 +7,10 @@ metrics that ``train.py`` and ``predict.py`` both build, as TF1's ``mnist.py`` h
 """
 import numpy as np
 
-import transformer
-from mnist_stn.compat import tf
-from mnist_stn.constants import IMAGE_SIZE, NUM_CHANNELS, NUM_CLASSES
+from mnist_stn.compat import tf     # first: it quiets TensorFlow's C++ start-up log
+import transformer  # noqa: I001
+from mnist_stn.constants import IMAGE_SIZE, LOC_HEADS, NUM_CHANNELS, NUM_CLASSES
+from mnist_stn.metrics import metrics
 
 
 def get_weights(shape):
@@ -40,29 +41,21 @@ def pooled_size(size, halvings):
 
 
 LOC_HIDDEN = 32     # the tutorial's loc net: units of its tanh FC layer
-TRANSFORMS = ("affine", "projective", "tps")    # the STN paper's three transformers
 
 
-def start_theta(transform="affine", start_scale=1.0):
-    """The theta an identity head starts at: the whole input (or its centre, s times
-    its side, for start_scale s < 1), for each transformer of ``transformer.py``."""
-    if transform == "affine":
-        return np.array([start_scale, 0, 0, 0, start_scale, 0], np.float32)
-    if transform == "projective":
-        return np.array([start_scale, 0, 0, 0, start_scale, 0, 0, 0], np.float32)
-    if transform == "tps":
-        # each control point c moves to s c: offsets (s - 1) c, (K, 2) -> (2K,)
-        ticks = np.linspace(-1.0, 1.0, transformer.TPS_GRID)
-        x, y = np.meshgrid(ticks, ticks)
-        return ((start_scale - 1.0) * np.stack([x.ravel(), y.ravel()], 1)).ravel() \
-            .astype(np.float32)
-    raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, not {transform!r}")
+def start_theta(transform, start_scale=1.0):
+    """The theta the loc net's last bias starts at: the whole input (or its centre, s
+    times its side, for start_scale s < 1), for a transformer of ``transformer.py``."""
+    if transform not in transformer.TRANSFORMS:
+        raise ValueError(f"transform must be one of {', '.join(transformer.TRANSFORMS)}, "
+                         f"not {transform!r}")
+    return np.array(transformer.TRANSFORMS[transform].zoom(start_scale), np.float32)
 
 
 def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_scale=1.0,
             transform="affine"):
     """The tutorial's localisation net: six affine parameters per image (or the
-    parameters of another transformer, ``transform``).
+    parameters of another transformer of ``transformer.TRANSFORMS``, ``transform``).
 
     conv 5x5x32 stride 2 -> pool -> conv 3x3x64 -> pool -> tanh FC 32 + dropout
     -> tanh FC 6, the last bias initialised to the identity ``[1, 0, 0, 0, 1, 0]``.
@@ -70,7 +63,9 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_sca
     Note: the tanh after the last layer squashes that bias, and tanh(1) = 0.76, so the
     first transform is not the identity but a zoom: the STN starts by sampling the
     central 76% of the image, enlarged (plus a small random term from the last
-    weights). The tutorial's choice is kept; training moves theta from there.
+    weights). The tutorial's choice is kept; training moves theta from there. Another
+    transformer gets the same head over its own identity: a spline's offsets start at
+    tanh(0) = 0, plus the random term.
 
     ``head="identity"`` is the STN paper's start instead: the last weights are zero
     and there is no final tanh, so every image starts at exactly the identity
@@ -88,16 +83,14 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_sca
       image_size: S, the side of the input (28, or a larger canvas of distorted digits).
       head: "tutorial" or "identity", how the last layer starts (see above).
       start_scale: the diagonal of the last bias, 1 as the tutorial (see above).
-      transform: "affine" (theta (B, 6)), "projective" (B, 8) or "tps" (B, 32), as
-        ``transformer.spatial_transformer_network`` takes them; all but the affine
-        start at their identity (``head="identity"``).
+      transform: a name of ``transformer.TRANSFORMS``: "affine" (theta (B, 6)),
+        "projective" (B, 8) or "tps" (B, 32).
 
     Returns:
-      theta, (B, 6), (B, 8) or (B, 32).
+      theta, (B, P): P the transformer's number of parameters.
     """
-    if head == "tutorial" and transform != "affine":
-        raise ValueError("the tutorial's tanh head regresses an affine theta; "
-                         f"a {transform} transformer starts with the identity head")
+    if head not in LOC_HEADS:
+        raise ValueError(f"loc_head must be one of {', '.join(LOC_HEADS)}, not {head!r}")
     # (B, S*S) -> (B, S, S, 1); the shapes below are for the tutorial's S = 28
     inputs = tf.reshape(inputs, [-1, image_size, image_size, NUM_CHANNELS])
     flat_size = pooled_size(image_size, 3) ** 2 * 64     # 1024 for 28x28, as the tutorial
@@ -131,7 +124,7 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_sca
         else:
             w2 = tf.Variable(tf.zeros([LOC_HIDDEN, size]), name="weights")
         b2 = tf.Variable(initial_value=initial, name="bias")
-        # (B, 32) -> (B, 6), (B, 8) or (B, 32)
+        # (B, 32) -> (B, P)
         fc2 = tf.matmul(fc1, w2) + b2
         if head == "tutorial":
             fc2 = tf.nn.tanh(fc2)
@@ -189,13 +182,14 @@ def forward(input_data, keep_prob, loc_keep_prob, use_stn=True, image_size=IMAGE
         samples any canvas down to 28x28, so the classifier always reads 28x28; the
         baseline reads the whole canvas.
       loc_head, loc_start_scale: how the loc net's last layer starts, see ``loc_net``.
-      transform: the STN's transformer: "affine" (the tutorial's), "projective" or
-        "tps" (``transformer.py``).
+      transform: the STN's transformer, a name of ``transformer.TRANSFORMS``:
+        "affine" (the tutorial's), "projective" or "tps".
 
     Returns:
       ``(logits, rectified_images)``: (B, 10) and (B, 28, 28, 1), or (B, S, S, 1)
       without the STN, where the "rectified" images are the inputs themselves. With the
-      STN, the graph also holds the tensor ``theta`` (B, 6), named so.
+      STN, the graph also holds the tensor ``theta`` (B, P), named so: P is 6 for the
+      affine, the transformer's number of parameters for another.
     """
     # (B, S*S) -> (B, S, S, 1)
     images = tf.reshape(input_data, [-1, image_size, image_size, NUM_CHANNELS])
@@ -213,10 +207,11 @@ def build_graph(config):
     """Placeholders -> forward -> loss and metrics, in the default graph.
 
     Args:
-      config: how the model is built, as saved beside its checkpoint: ``stn`` (bool),
-        ``image_size`` (28, or the side of a canvas of distorted digits),
-        ``loc_head`` and, optionally, ``loc_start_scale`` (1 if absent; see
-        ``loc_net``) and ``transform`` ("affine" if absent). Other keys are ignored.
+      config: how the model is built, as ``mnist_stn.configs`` resolves it and
+        config.json keeps it: ``stn`` (bool), ``image_size`` (28, or the side of a
+        canvas of distorted digits); with the STN also ``loc_head``,
+        ``loc_start_scale`` (see ``loc_net``) and ``transform``. Other keys are
+        ignored.
 
     Returns:
       A dict of graph nodes: the placeholders ``images`` (B, S*S), ``labels`` (B,),
@@ -231,10 +226,10 @@ def build_graph(config):
     labels = tf.placeholder(tf.int64, [None], name="labels")
     keep_prob = tf.placeholder_with_default(1.0, [], name="keep_prob")
     loc_keep_prob = tf.placeholder_with_default(1.0, [], name="loc_keep_prob")
+    stn = {"loc_head": config["loc_head"], "loc_start_scale": config["loc_start_scale"],
+           "transform": config["transform"]} if config["stn"] else {}
     logits, rectified = forward(images, keep_prob, loc_keep_prob, use_stn=config["stn"],
-                                image_size=size, loc_head=config["loc_head"],
-                                loc_start_scale=config.get("loc_start_scale", 1.0),
-                                transform=config.get("transform", "affine"))
+                                image_size=size, **stn)
     theta = tf.get_default_graph().get_tensor_by_name("theta:0") if config["stn"] else None
     loc_variables = [v for v in tf.trainable_variables() if v.name.startswith("loc_layer_")]
     return {"images": images, "labels": labels, "keep_prob": keep_prob,
@@ -244,24 +239,11 @@ def build_graph(config):
             **metrics(logits, labels)}
 
 
-def metrics(logits, labels):
-    """Softmax, predictions, the number correct, accuracy and the mean cross entropy."""
-    predictions = tf.argmax(logits, 1)
-    correct = tf.cast(tf.equal(predictions, labels), tf.float32)
-    return {
-        "probabilities": tf.nn.softmax(logits),
-        "predictions": predictions,
-        "num_correct": tf.cast(tf.reduce_sum(correct), tf.int32),
-        "accuracy": tf.reduce_mean(correct),
-        "loss": tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=labels, logits=logits)),
-    }
-
-
 def describe(config):
-    """'STN', 'CNN', 'STN (identity loc head) on RTS', ... for messages."""
-    name = "STN" if config["stn"] else "CNN"
-    if config["stn"] and config["loc_head"] != "tutorial":
-        name += f" ({config['loc_head']} loc head)"
+    """'STN (affine)', 'CNN', 'STN (tps, identity loc head) on RTS', ... for messages."""
+    name = "CNN"
+    if config["stn"]:
+        head = "" if config["loc_head"] == "tutorial" else f", {config['loc_head']} loc head"
+        name = f"STN ({config['transform']}{head})"
     distortion = config.get("distortion", "none")
     return name if distortion == "none" else f"{name} on {distortion}"

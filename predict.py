@@ -6,7 +6,8 @@
 The grids show the original digits on top, with the region the STN sampled drawn on
 them (a quadrilateral; curved for the thin-plate spline), and the STN's rectified digits
 below with the predicted labels; mistakes are red. Pass the run flags given to train.py
-(--config, --distortion, --no-stn, --transform) to find its checkpoint.
+(--config, --distortion, --no-stn, --transform) to find its checkpoint; with --ckpt-dir,
+the folder's model must be the one they name.
 """
 import signal
 import sys
@@ -38,14 +39,7 @@ def build_parser():
                         help="your own digit images (PNG, JPEG, GIF, BMP or WebP, any size; "
                              "photos are turned upright as their EXIF says); without "
                              "them, evaluate on the test set")
-    parser.add_argument("--config", choices=configs.names("mnist"), default=None,
-                        help="the named run whose checkpoint to restore, as given to "
-                             "train.py (default: mnist)")
-    parser.add_argument("--no-stn", dest="stn", action="store_false",
-                        help="the plain CNN's checkpoint, as train.py --no-stn")
-    parser.add_argument("--transform", choices=model.TRANSFORMS[1:], default=None,
-                        help="the checkpoint of the run with this transformer, as "
-                             "train.py --transform (default: the run's own)")
+    configs.add_model_flags(parser, "mnist", what="restore, as given to train.py")
     parser.add_argument("--distortion", choices=distort.KINDS, default=None,
                         help="distortion of the test digits (default: the one the model "
                              "was trained on); without --config also names the run, as "
@@ -88,9 +82,10 @@ def parse_args(argv=None):
     return args
 
 
-def restore(ckpt_dir, precision=None, stn=None):
+def restore(ckpt_dir, precision=None, stn=None, transform=None):
     """The trained model in ``ckpt_dir``, in ``precision`` (default: the one it was
-    trained in). ``stn`` False refuses an STN model (the user said --no-stn)."""
+    trained in). ``stn`` False refuses an STN model (the user said --no-stn), a
+    ``transform`` a model with another transformer (the user said --transform)."""
     restored = checkpoints.Restored(ckpt_dir, model.build_graph, precision=precision,
                                     how_to_train="run train.py first with the run flags "
                                                  "given here (--config, --distortion, "
@@ -100,6 +95,12 @@ def restore(ckpt_dir, precision=None, stn=None):
         restored.close()
         raise checkpoints.CheckpointError(f"{ckpt_dir} holds an STN model, not the plain "
                                           "CNN that --no-stn asks for")
+    if transform and (not restored.config["stn"] or restored.config["transform"] != transform):
+        held = (f"an STN with the {restored.config['transform']} transformer"
+                if restored.config["stn"] else "a CNN")
+        restored.close()
+        raise checkpoints.CheckpointError(f"{ckpt_dir} holds {held}, not the {transform} "
+                                          "transformer that --transform asks for")
     return restored
 
 
@@ -125,17 +126,16 @@ def report(result, labels, restored, distortion):
         count = (labels == digit).sum()
         if count:
             print(f"  digit {digit}: {accuracy:.2%} ({correct[labels == digit].sum()}/{count})")
-    if "theta" in result:
-        parts = geometry.decompose(result["theta"], restored.config["image_size"])
-        print(f"What the STN did to the test digits: {geometry.summary(parts)}")
+    if "parts" in result:
+        print(f"What the STN did to the test digits: {geometry.summary(result['parts'])}")
 
 
 def draw_grids(result, test_images, labels, restored, out_dir, num_images):
     """predictions.png: the first test digits; mistakes.png: misclassified ones, if any."""
     size = restored.config["image_size"]
     originals = test_images.reshape(-1, size, size)
-    boxes = geometry.sampled_box(result["theta"], size) if "theta" in result else None
-    notes = stn_notes(result, size)
+    boxes = result.get("boxes")
+    notes = stn_notes(result)
     lower = "STN" if restored.config["stn"] else "CNN"
     seen = "the STN's output" if restored.config["stn"] else "as the CNN reads them"
 
@@ -155,12 +155,21 @@ def draw_grids(result, test_images, labels, restored, out_dir, num_images):
              f"{min(len(wrong), num_images)} of {len(wrong)} misclassified test digits")
 
 
-def stn_notes(out, size):
+def read_theta(out, size, config):
+    """Add to a model's outputs what its thetas did, read once for every image: the
+    ``parts`` of ``geometry.decompose`` and the sampled ``boxes``; nothing without an
+    STN."""
+    if "theta" in out:
+        out["parts"] = geometry.decompose(out["theta"], size, config["transform"])
+        out["boxes"] = geometry.sampled_box(out["theta"], size, config["transform"])
+    return out
+
+
+def stn_notes(out):
     """Each digit's grid label, its angle and zoom ('31°cw 1.4x'); None without an STN."""
-    if "theta" not in out:
+    if "parts" not in out:
         return None
-    parts = geometry.decompose(out["theta"], size)
-    return np.array([geometry.short_label(parts, i) for i in range(len(out["theta"]))])
+    return np.array([geometry.short_label(out["parts"], i) for i in range(len(out["theta"]))])
 
 
 def output_names(paths):
@@ -187,24 +196,23 @@ def classify_files(restored, paths, out_dir):
     digits, read, failed = images.read_each(paths, images.prepare)
     if not read:
         return failed
-    out = restored.run(digits.reshape(len(read), -1))
+    out = read_theta(restored.run(digits.reshape(len(read), -1)), IMAGE_SIZE,
+                     restored.config)
     predictions = out["probabilities"].argmax(1)
-    parts = geometry.decompose(out["theta"], IMAGE_SIZE) if "theta" in out else None
     for i, (path, name) in enumerate(zip(read, output_names(read))):
         target = os.path.join(out_dir, name)
         images.save_png(target, out["rectified"][i, ..., 0])
         label = predictions[i]
-        did = f": {geometry.describe(parts, i)}" if parts is not None else ""
+        did = f": {geometry.describe(out['parts'], i)}" if "parts" in out else ""
         print(f"{path}: {label}, {out['probabilities'][i, label]:.1%}{did}  "
               f"rectified: {target}")
     grid = os.path.join(out_dir, USER_GRID_FILE)
     seen = "after the STN" if restored.config["stn"] else "as the CNN reads them"
     figures.save_grid(grid, digits, out["rectified"], predictions,
                       title=f"Your images, fitted to 28x28 (top), {seen} (below)",
-                      boxes=geometry.sampled_box(out["theta"], IMAGE_SIZE)
-                      if "theta" in out else None,
+                      boxes=out.get("boxes"),
                       lower_label="STN" if restored.config["stn"] else "CNN",
-                      notes=stn_notes(out, IMAGE_SIZE))
+                      notes=stn_notes(out))
     print(f"Wrote {grid}")
     return failed
 
@@ -219,7 +227,8 @@ def main(argv=None):
 def run(argv):
     args = parse_args(argv)
     try:
-        restored = restore(args.ckpt_dir, args.precision, stn=args.stn)
+        restored = restore(args.ckpt_dir, args.precision, stn=args.stn,
+                           transform=args.transform)
         checkpoints.make_dir(args.out_dir, "--out-dir")
         if args.images:
             failed = classify_files(restored, args.images, args.out_dir)
@@ -230,7 +239,8 @@ def run(argv):
             return 0
         distortion = args.distortion or restored.config["distortion"]
         test_images, labels = test_set(restored, args.data_dir, distortion)
-        result = restored.evaluate(test_images, labels)
+        result = read_theta(restored.evaluate(test_images, labels),
+                            restored.config["image_size"], restored.config)
         report(result, labels, restored, distortion)
         draw_grids(result, test_images, labels, restored, args.out_dir, args.num_images)
     except (checkpoints.CheckpointError, data.DataError) as e:

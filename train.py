@@ -1,12 +1,16 @@
-"""Train the STN + CNN on MNIST, TF1 style: placeholders, a Session loop, a Saver.
+"""Train the STN + CNN on MNIST: a run's recipe and flags in, mnist_stn/training.py's TF1
+Session loop (placeholders, a Saver, checkpoints) out.
 
     python train.py                    # the run configs/mnist.toml names: STN + CNN
-    python train.py --no-stn           # the same CNN without the STN (configs/mnist-cnn)
+    python train.py --no-stn           # the same CNN without the STN (run mnist-cnn)
+    python train.py --transform tps    # the STN paper's thin-plate spline (run mnist-tps)
     python train.py --config tutorial  # exactly the tutorial (slower to converge)
     python train.py --distortion R     # the STN paper's rotated digits (configs/R.toml)
-    python train.py --distortion P --transform tps   # its thin-plate spline (P-tps.toml)
+    python train.py --distortion P --transform projective   # run P-projective
 
-A run's settings are one file of configs/; a flag given here overrides its field.
+A run is a recipe of configs/ (what it changes from the defaults, and why) plus the
+flags: --transform and --no-stn change its model, --steps and the like its training,
+and its name says the model's changes.
 Checkpoints, TensorBoard summaries and metrics.json go to --ckpt-dir, a folder that
 can be moved or copied. Running again resumes from its newest intact checkpoint; Ctrl-C,
 SIGTERM or a closed terminal save one before it exits. Flags changed on resume apply to
@@ -25,19 +29,12 @@ def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("--config", choices=configs.names("mnist"), default=None,
-        help="the named run to train, a file of configs/ (default: mnist, or the "
-             "--distortion's)")
+    configs.add_model_flags(parser, "mnist")
     add("--distortion", choices=distort.KINDS, default="none",
         help="train and test on distorted digits, as in the STN paper: R rotated, RTS "
              "rotated/scaled/translated on 42x42, P projective, E elastic (the paper's "
              "spline), simard Simard's elastic field, clutter on 60x60; short for "
              "--config K, whose file says how it trains and why (default: %(default)s)")
-    add("--no-stn", dest="stn", action="store_false",
-        help="train the plain CNN, without the spatial transformer: the run's -cnn config")
-    add("--transform", choices=model.TRANSFORMS[1:], default=None,
-        help="the STN paper's projective or thin-plate-spline transformer in place of the "
-             "affine: the run's -projective or -tps config (default: the run's own)")
     configs.add_override_flags(parser)
     add("--data-dir", default=None,
         help="directory with the four MNIST IDX files (.gz or not) (default: "
@@ -73,7 +70,8 @@ def parse_args(argv=None):
         config.check(train_size=TRAIN_FILE_SIZE - VALIDATION_SIZE)
     except ValueError as e:                 # configs.ConfigError among them
         parser.error(str(e))
-    print(f"Run: {name} (configs/{name}.toml). "
+    recipe = configs.parse_run(name, "mnist")[0]
+    print(f"Run: {name} (configs/{recipe}.toml). "
           + precision.describe(config.precision, args.precision))
     return config, args.data_dir
 
@@ -96,7 +94,8 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:                # e.g. a file in the folder made read-only
-        print(f"error: cannot write {e.filename} ({e.strerror or e})", file=sys.stderr)
+        print(f"error: cannot write {e.filename or 'into ' + config.ckpt_dir} "
+              f"({e.strerror or e})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

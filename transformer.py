@@ -22,19 +22,20 @@ gather with an out-of-range index.
 
 Beyond the tutorial, the STN paper's two other transformers feed the same sampler:
 ``projective_grid_generator`` (a homography, 8 parameters) and ``tps_grid_generator``
-(a thin-plate spline through 4x4 control points). ``spatial_transformer_network``'s
-``transform`` picks one; the affine warp stays the default and unchanged.
+(a thin-plate spline through 4x4 control points). ``TRANSFORMS``, at the end of the
+file, declares every transformer once: how many parameters it takes, its identity and
+its grid generator. ``spatial_transformer_network``'s ``transform`` picks one by name;
+the affine warp stays the default and unchanged.
 
-This file imports nothing but TensorFlow, so it can be copied out alone. It is TF1
-graph code: on TensorFlow 2, call ``tf.compat.v1.disable_v2_behavior()`` first (the
-rest of this project does that in ``mnist_stn/compat.py``).
+This file imports nothing but TensorFlow, so it can be copied out alone. It is written
+with ``tf.compat.v1`` names and runs both ways: in a TF1 graph (the rest of this project
+calls ``tf.compat.v1.disable_v2_behavior()`` in ``mnist_stn/compat.py``) and eagerly on
+TensorFlow 2, inside a Keras layer (the README shows one).
 """
 import tensorflow.compat.v1 as tf
 
 # theta of "no change": the rows [[1, 0, 0], [0, 1, 0]] map each output point onto itself
 IDENTITY_THETA = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
-# the projective one: the 3x3 matrix's first eight entries (the ninth is fixed to 1)
-IDENTITY_HOMOGRAPHY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0)
 TPS_GRID = 4                 # the STN paper's thin-plate spline: 4x4 control points
 # |w| below this: the output point maps to the projective horizon or beyond it, and
 # reads 0 (a point behind the camera is not in the image)
@@ -57,11 +58,13 @@ def spatial_transformer_network(input_fmap, theta, out_dims=None, transform="aff
 
     Args:
       input_fmap: images or feature maps, (B, H, W, C).
-      theta: for "affine", (B, 6) or (B, 2, 3): the rows of the 2x3 matrix that maps
-        an output point ``(x_t, y_t, 1)`` to the input point ``(x_s, y_s)`` it
-        samples; for "projective", (B, 8); for "tps", (B, 2K) (see the generators).
+      theta: (B, P), P the transformer's ``TRANSFORMS[transform].size``: for
+        "affine", (B, 6) or (B, 2, 3), the rows of the 2x3 matrix that maps an output
+        point ``(x_t, y_t, 1)`` to the input point ``(x_s, y_s)`` it samples; for
+        "projective", (B, 8); for "tps", (B, 2K) (see the generators).
       out_dims: optional ``[out_H, out_W]``; defaults to the input size.
-      transform: "affine" (the tutorial's), "projective" or "tps".
+      transform: a name of ``TRANSFORMS``: "affine" (the tutorial's), "projective" or
+        "tps".
       **kwargs: accepted and ignored, as in the original layer.
 
     Returns:
@@ -75,16 +78,13 @@ def spatial_transformer_network(input_fmap, theta, out_dims=None, transform="aff
         out_H, out_W = out_dims[0], out_dims[1]
     else:
         out_H, out_W = H, W
-    # (B, 2, out_H, out_W): the x and y of the input point behind each output pixel
-    if transform == "affine":
-        # (B, 6) -> (B, 2, 3)
-        batch_grids = affine_grid_generator(out_H, out_W, tf.reshape(theta, [B, 2, 3]))
-    elif transform == "projective":
-        batch_grids = projective_grid_generator(out_H, out_W, tf.reshape(theta, [B, 8]))
-    elif transform == "tps":
-        batch_grids = tps_grid_generator(out_H, out_W, tf.reshape(theta, [B, -1]))
-    else:
-        raise ValueError(f"transform must be affine, projective or tps, not {transform!r}")
+    if transform not in TRANSFORMS:
+        raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, "
+                         f"not {transform!r}")
+    kind = TRANSFORMS[transform]
+    # (B, ...) -> (B, P) -> (B, 2, out_H, out_W): the x and y of the input point behind
+    # each output pixel
+    batch_grids = kind.grid(out_H, out_W, tf.reshape(theta, [B, kind.size]))
 
     # (B, 2, h, w) -> (B, h, w) each (unstack: its gradient is cheap, a slice's is not)
     x_s, y_s = tf.unstack(batch_grids, axis=1)
@@ -354,3 +354,43 @@ def _dim(tensor, axis):
     static = tensor.shape[axis]
     static = static.value if hasattr(static, "value") else static
     return static if static is not None else tf.shape(tensor)[axis]
+
+
+def _affine_grid(height, width, theta):
+    """``affine_grid_generator`` for theta (B, 6): (B, 6) -> (B, 2, 3)."""
+    return affine_grid_generator(height, width, tf.reshape(theta, [-1, 2, 3]))
+
+
+def _tps_zoom(scale, grid=TPS_GRID):
+    """The spline theta whose control points c move to ``scale`` c: (2K,) offsets."""
+    ticks = [-1.0 + 2.0 * i / (grid - 1) for i in range(grid)]
+    return tuple((scale - 1.0) * value for y in ticks for x in ticks for value in (x, y))
+
+
+class Transformer:
+    """One transformer of the STN: theta (B, ``size``) -> a sampling grid.
+
+    ``zoom(s)``: the parameters that show the centre of the input, s times its side,
+    filling the output (s = 1: the whole input, the identity). ``grid(height, width,
+    theta)``: the grid generator, theta (B, size) -> (B, 2, height, width) normalised
+    input points, as ``affine_grid_generator`` returns them.
+    """
+
+    def __init__(self, size, zoom, grid):
+        self.size, self.zoom, self.grid = size, zoom, grid
+
+    @property
+    def identity(self):
+        """The parameters that leave the input as it is."""
+        return self.zoom(1.0)
+
+
+# Every transformer, declared once; a new one is a grid generator and a line here.
+TRANSFORMS = {
+    "affine": Transformer(6, lambda s: (s, 0.0, 0.0, 0.0, s, 0.0), _affine_grid),
+    # the 3x3 matrix's first eight entries (the ninth is fixed to 1)
+    "projective": Transformer(8, lambda s: (s, 0.0, 0.0, 0.0, s, 0.0, 0.0, 0.0),
+                              projective_grid_generator),
+    # each control point's (dx, dy)
+    "tps": Transformer(2 * TPS_GRID ** 2, _tps_zoom, tps_grid_generator),
+}

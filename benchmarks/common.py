@@ -6,17 +6,22 @@ import shlex
 import sys
 import time
 
-from mnist_stn import checkpoints, precision
+from mnist_stn import checkpoints, configs, precision
 from mnist_stn.compat import tf
+from transformer import TRANSFORMS
 
 
 def run_main(main):
     """A benchmark's ``if __name__ == "__main__"``: Ctrl-C ends it with status 130 and no
-    traceback (training has saved the run and said how to resume it)."""
+    traceback (training has saved the run and said how to resume it); a results file
+    that cannot be read is one error line."""
     try:
         sys.exit(main())
     except KeyboardInterrupt:
         sys.exit(130)
+    except ResultsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 # Benchmarks keep each run's checkpoint folder here unless told: a stopped benchmark run
@@ -24,13 +29,19 @@ def run_main(main):
 CKPT_ROOT = os.path.join("checkpoints", "benchmarks")
 
 
-def add_run_flags(parser, name, runs, default_runs):
-    """The flags of a benchmark of named runs, the same in each: --configs (of ``runs``,
-    by default ``default_runs``), --seeds, --steps, --data-dir, --precision, --results
+def add_run_flags(parser, name, recipes, default_runs):
+    """The flags of a benchmark of named runs, the same in each: --configs (runs of
+    ``recipes``, by default ``default_runs``), --no-stn and --transform (as train.py's,
+    applied to each), --seeds, --steps, --data-dir, --precision, --results
     (benchmarks/results/``name``.json), and those of ``add_keep_flags``."""
     parser.add_argument("--configs", default=",".join(default_runs),
-                        help=f"comma-separated named runs, files of configs/: "
-                             f"{', '.join(runs)} (default: %(default)s)")
+                        help=f"comma-separated runs: recipes of configs/ "
+                             f"({', '.join(recipes)}), each maybe with -cnn or "
+                             "-TRANSFORM after it, as R-tps (default: %(default)s)")
+    parser.add_argument("--no-stn", dest="stn", action="store_false",
+                        help="each run's CNN, as train.py --no-stn")
+    parser.add_argument("--transform", choices=tuple(TRANSFORMS), default=None,
+                        help="each run with this transformer, as train.py --transform")
     parser.add_argument("--seeds", default="0",
                         help="comma-separated seeds, each run once per seed "
                              "(default: %(default)s)")
@@ -40,20 +51,30 @@ def add_run_flags(parser, name, runs, default_runs):
     parser.add_argument("--data-dir", default=None, help="MNIST directory (default: as train.py)")
     parser.add_argument("--precision", choices=precision.PRECISIONS, default="auto",
                         help="as train.py's --precision (default: %(default)s)")
-    parser.add_argument("--results", default=os.path.join("benchmarks", "results",
-                                                          f"{name}.json"),
+    parser.add_argument("--results", default=results_path(name),
                         help="JSON record of all runs; the markdown table is written beside "
                              "it, .md for .json (default: %(default)s)")
     add_keep_flags(parser, name)
 
 
-def planned_runs(parser, args, runs, make_config, train_size):
-    """The (name, seed) pairs --configs and --seeds ask for, each run's settings passed
-    through the one TrainConfig.check; a bad value is one argparse error line."""
-    names = args.configs.split(",")
-    unknown = [name for name in names if name not in runs]
+def results_path(name):
+    """Where a benchmark records its runs unless --results says."""
+    return os.path.join("benchmarks", "results", f"{name}.json")
+
+
+def planned_runs(parser, args, recipes, make_config, train_size, wing="mnist"):
+    """The (run name, seed) pairs --configs, --no-stn, --transform and --seeds ask for,
+    each run's settings passed through the one TrainConfig.check; a bad value is one
+    argparse error line."""
+    try:
+        names = [configs.select(wing, name, args.stn, transform=args.transform)
+                 for name in args.configs.split(",")]
+    except configs.ConfigError as e:
+        parser.error(f"--configs: {e}")
+    unknown = [name for name in names if configs.parse_run(name, wing)[0] not in recipes]
     if unknown:
-        parser.error(f"unknown runs {unknown}; choose from {list(runs)}")
+        parser.error(f"runs {unknown} are not of this benchmark; its recipes are "
+                     f"{', '.join(recipes)}")
     try:
         seeds = [int(seed) for seed in args.seeds.split(",")]
     except ValueError:
@@ -82,14 +103,27 @@ def train_all(parser, records, planned, args, run):
 
 
 def add_keep_flags(parser, name):
-    """--ckpt-root (by default CKPT_ROOT/``name``) and --overwrite, the same in every
-    training benchmark."""
-    parser.add_argument("--ckpt-root", default=os.path.join(CKPT_ROOT, name),
+    """--ckpt-root (by default CKPT_ROOT/``name``, or beside a trial's --results) and
+    --overwrite, the same in every training benchmark."""
+    parser.add_argument("--ckpt-root", default=None,
                         help="keep each run's checkpoint folder here, so a stopped benchmark "
-                             "resumes when run again (default: %(default)s)")
+                             f"resumes when run again (default: {CKPT_ROOT}/{name}; for a "
+                             "trial's own --results, RESULTS-checkpoints beside it)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace runs already recorded in --results (without it, a "
                              "run of a recorded name is refused before it starts)")
+
+
+def keep_beside_results(args, name):
+    """Fill in --ckpt-root; returns where a trial's figures go, or None for the
+    benchmark's own runs. A trial, whose --results is not the benchmark's own, keeps
+    its checkpoints and figures beside its results, so it never draws over the
+    committed figures nor leaves a checkpoint that a recorded run would resume from."""
+    trial = os.path.abspath(args.results) != os.path.abspath(results_path(name))
+    stem = os.path.splitext(args.results)[0]
+    if args.ckpt_root is None:
+        args.ckpt_root = stem + "-checkpoints" if trial else os.path.join(CKPT_ROOT, name)
+    return stem + "-figures" if trial else None
 
 
 def refuse_recorded(parser, records, keys, overwrite):
@@ -97,7 +131,7 @@ def refuse_recorded(parser, records, keys, overwrite):
     taken = [key for key in keys if key in records]
     if taken and not overwrite:
         parser.error(f"{', '.join(taken)} already recorded in {records.path}; pass "
-                     "--overwrite to replace, or --results/--tag for a trial")
+                     "--overwrite to replace, or --results NEW.json for a trial")
 
 
 def wall_time(record):
@@ -140,6 +174,10 @@ def command():
     return " ".join(["python", name] + [shlex.quote(arg) for arg in sys.argv[1:]])
 
 
+class ResultsError(Exception):
+    """A results file that cannot be read; nothing is written over it."""
+
+
 class Records:
     """Results kept as JSON, one record per finished run, and a markdown table rebuilt
     from all of them after every record, so a stopped benchmark loses at most one run."""
@@ -150,9 +188,17 @@ class Records:
         self._read()
 
     def _read(self):
-        if os.path.exists(self.path):
+        if not os.path.exists(self.path):
+            return
+        try:
             with open(self.path) as f:
                 self.data = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ResultsError(f"cannot read {self.path} ({e}); restore it (git checkout -- "
+                               f"{self.path}) or pass another --results") from None
+        if not isinstance(self.data, dict):
+            raise ResultsError(f"{self.path} is not a benchmark's results; restore it or "
+                               "pass another --results")
 
     def __contains__(self, key):
         return key in self.data

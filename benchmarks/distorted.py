@@ -3,10 +3,11 @@
     python -m benchmarks.distorted --data-dir ../shared/mnist --configs R,R-cnn
     python -m benchmarks.distorted --data-dir ../shared/mnist --configs RTS --seeds 0,1,2
 
-Trains each named run (a file of configs/, as train.py --config NAME does) once per
-seed, one after the other in this process, and tests it on the fixed distorted test
-set. Each finished run is recorded in --results (JSON; a recorded run is replaced only
-with --overwrite) and a markdown table beside it is rebuilt from all records. For an
+Trains each named run (a recipe of configs/ with its overrides, as train.py --config
+RUN does) once per seed, one after the other in this process, and tests it on the
+fixed distorted test set. Each finished run is recorded in --results (JSON; a recorded
+run is replaced only with --overwrite) and a markdown table beside it is rebuilt from
+all records. For an
 ST-CNN it draws a grid (digits with the region the STN sampled, and the STN's output)
 into --figures, and measures how much rotation the STN removed (R, RTS) and how well
 its box finds the digit (RTS, clutter).
@@ -31,6 +32,7 @@ PAPER = {"R": {"CNN": 1.2, "affine": 0.7, "projective": 0.8, "tps": 0.7},
          "P": {"CNN": 1.5, "affine": 0.8, "projective": 0.8, "tps": 0.8},
          "E": {"CNN": 1.4, "affine": 1.2, "projective": 1.3, "tps": 1.1},
          "clutter": {"CNN": 3.5, "affine": 1.7}}
+FIGURES = os.path.join("docs", "distorted")     # the committed figures of the records
 ROTATING = ("R", "RTS")
 LOCATING = ("RTS", "clutter")
 FIGURE_DIGITS = 10
@@ -47,12 +49,14 @@ def rotation_spread(restored, test_images, labels, kind):
     with distort.Distorter(kind, seed=distort.TEST_SEED) as distorter:
         images, params = distorter(test_images, return_params=True)
     # the turn of a projective or a spline is its affine part's
-    theta = geometry.affine_part(restored.run(images, names=("theta",))["theta"])[0]
+    transform = restored.config["transform"]
+    theta = geometry.affine_part(restored.run(images, names=("theta",))["theta"], transform)[0]
     residual = np.degrees(measures.residual_rotation(params["matrix"], theta))
     # the same digits as written (strength 0: on the canvas, not turned) through the STN
     with distort.Distorter(kind, seed=distort.TEST_SEED, strength=0.0) as distorter:
         written, written_params = distorter(test_images, return_params=True)
-    theta = geometry.affine_part(restored.run(written, names=("theta",))["theta"])[0]
+    theta = geometry.affine_part(restored.run(written, names=("theta",))["theta"],
+                                 transform)[0]
     own_pose = np.degrees(measures.residual_rotation(written_params["matrix"], theta))
     left = measures.turn_left(residual, labels, own_pose, np.degrees(params["angle"]))
     # does it stand leaning digits up? A residual > 0 shows the digit turned counter-
@@ -78,14 +82,14 @@ def most_rotated_grid(restored, test_images, labels, digits, kind, path):
         _, params = distorter(digits, return_params=True)
     chosen = np.argsort(-np.abs(params["angle"]))[:FIGURE_DIGITS]
     out = restored.run(test_images[chosen])
-    size = distort.CANVAS_SIZE[kind]
-    parts = geometry.decompose(out["theta"], size)
+    size, transform = distort.CANVAS_SIZE[kind], restored.config["transform"]
+    parts = geometry.decompose(out["theta"], size, transform)
     figures.save_grid(path, test_images[chosen].reshape(-1, size, size), out["rectified"],
                       out["probabilities"].argmax(1), labels[chosen],
-                      title=f"ST-CNN ({restored.config.get('transform', 'affine')}) on {kind}: "
+                      title=f"ST-CNN ({transform}) on {kind}: "
                             f"the {FIGURE_DIGITS} most rotated test digits "
                             "(top), the STN's output (below, with what it turned)",
-                      boxes=geometry.sampled_box(out["theta"], size),
+                      boxes=geometry.sampled_box(out["theta"], size, transform),
                       notes=[geometry.short_label(parts, i) for i in range(len(chosen))])
     return path
 
@@ -94,7 +98,8 @@ def how_it_found(restored, test_images, digits, kind):
     """Median area of the sampled box over the canvas's, and the fraction of test digits
     whose ink centre lies inside their box."""
     size = distort.CANVAS_SIZE[kind]
-    boxes = geometry.sampled_box(restored.run(test_images, names=("theta",))["theta"], size)
+    boxes = geometry.sampled_box(restored.run(test_images, names=("theta",))["theta"], size,
+                                 restored.config["transform"])
     # the digit's own ink centre, in canvas pixels (the clutter's pieces left out)
     with distort.Distorter(kind, seed=distort.TEST_SEED) as distorter:
         _, params = distorter(digits, return_params=True)
@@ -126,7 +131,7 @@ def run(name, seed, args, ckpt_dir):
     start = time.time()
     metrics = training.fit(config, model.build_graph, **inputs)
     record = {"config": name, "seed": seed, "kind": kind, "model": "ST-CNN" if stn else "CNN",
-              "transform": config.model.get("transform", "affine") if stn else None,
+              "transform": config.model["transform"] if stn else None,
               "steps": metrics["steps"], "batch_size": metrics["batch_size"],
               "test_error": 100 * (1 - metrics["test_accuracy"]),
               "wall_minutes": (time.time() - start) / 60,     # of this process only
@@ -151,7 +156,7 @@ def measure(restored, ckpt_dir, datasets, test_images, name_seed, figures_dir):
     record: its grid of test digits, its learning film (from ckpt_dir) if it has one,
     how far it turned the digits upright (R, RTS), how its box found them (RTS, clutter)."""
     kind, size = restored.config["distortion"], restored.config["image_size"]
-    transform = restored.config.get("transform", "affine")
+    transform = restored.config["transform"]
     labels = datasets.test.labels
     out = restored.run(test_images[:FIGURE_DIGITS])
     os.makedirs(figures_dir, exist_ok=True)
@@ -161,7 +166,7 @@ def measure(restored, ckpt_dir, datasets, test_images, name_seed, figures_dir):
                       labels[:FIGURE_DIGITS],
                       title=f"ST-CNN ({transform}) on {kind}: input (top), the STN's output "
                             "(below)",
-                      boxes=geometry.sampled_box(out["theta"], size))
+                      boxes=geometry.sampled_box(out["theta"], size, transform))
     gif = os.path.join(ckpt_dir, animation.GIF_FILE)
     if os.path.exists(gif):
         fields["animation"] = os.path.join(figures_dir, f"{name_seed}-learning.gif")
@@ -209,8 +214,8 @@ def table(records):
             order.get(item[1]["kind"], len(order)), item[1]["model"] == "CNN",
             item[1]["seed"])):
         machines.add(r["machine"])
-        transform = r.get("transform") or configs.load(r["config"], "mnist")[0].get(
-            "transform", "affine")           # older records: from the run's config
+        # older records lack the transformer: their run's name says it
+        transform = r.get("transform") or configs.load(r["config"], "mnist")[0]["transform"]
         paper = PAPER.get(r["kind"], {}).get(transform if r["model"] == "ST-CNN" else "CNN")
         rotation = (f"{r['angle_std']:.1f}° / {r['residual_angle_std']:.1f}°"
                     if "angle_std" in r else "")
@@ -237,11 +242,12 @@ def training_time(record):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    runs = [name for name in configs.names("mnist")
-            if configs.load(name, "mnist")[0]["distortion"] != "none"]
-    common.add_run_flags(parser, "distorted", runs, runs)
-    parser.add_argument("--figures", default=os.path.join("docs", "distorted"),
-                        help="where the ST-CNN grids go (default: %(default)s)")
+    recipes = [name for name in configs.names("mnist")
+               if configs.load(name, "mnist")[0]["distortion"] != "none"]
+    common.add_run_flags(parser, "distorted", recipes, recipes)
+    parser.add_argument("--figures", default=None,
+                        help=f"where the ST-CNN grids go (default: {FIGURES}; for a trial's "
+                             "own --results, RESULTS-figures beside it)")
     parser.add_argument("--remeasure", action="store_true",
                         help="train nothing: measure the recorded ST-CNN runs of --configs "
                              "and --seeds again from their kept checkpoints (--ckpt-root), "
@@ -249,7 +255,8 @@ def main(argv=None):
                              "record is kept")
     args = parser.parse_args(argv)
     args.precision = precision.resolve(args.precision)
-    planned = common.planned_runs(parser, args, runs, make_config,
+    args.figures = args.figures or common.keep_beside_results(args, "distorted") or FIGURES
+    planned = common.planned_runs(parser, args, recipes, make_config,
                                   TRAIN_FILE_SIZE - VALIDATION_SIZE)
     records = common.Records(args.results, os.path.splitext(args.results)[0] + ".md", table)
     if args.remeasure:

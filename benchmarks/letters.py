@@ -35,6 +35,7 @@ from letters import data as letters_data
 from letters import model
 from mnist_stn import checkpoints, configs, figures, geometry, optimizers, precision, training
 from mnist_stn.compat import tf
+from mnist_stn.constants import NORMS, PIXEL_RANGES
 
 # The tutorial's results (400 epochs, Adam): best test accuracy with and without the STN.
 SEED_ACCURACY = {"STN-CNN": 99.4, "CNN": 98.5}
@@ -43,6 +44,7 @@ SEED_ACCURACY = {"STN-CNN": 99.4, "CNN": 98.5}
 # and --steps 9000 are configs/letters.toml and letters-cnn.toml)
 TUTORIAL = configs.train_config("letters-tutorial", "letters", "")
 TUTORIAL_MODEL = TUTORIAL.model
+FIGURE = os.path.join("docs", "letters.png")     # the committed figure of the records
 PLAIN = " [plain BN]"    # the record names of runs with plain batch norm
 SIGNED = " [pixels in [-1, 1]]"   # ... and of main runs with pixels in [-1, 1]
 # every tag a main run's name may carry, in the order of the tables' rows
@@ -317,15 +319,14 @@ def main(argv=None):
                              "show the mean and range (default: %(default)s)")
     parser.add_argument("--precision", choices=precision.PRECISIONS, default="auto",
                         help="as letters.train's --precision (default: %(default)s)")
-    parser.add_argument("--results", default=os.path.join("benchmarks", "results",
-                                                          "letters.json"),
+    parser.add_argument("--results", default=common.results_path("letters"),
                         help="JSON record of all runs (default: %(default)s)")
     parser.add_argument("--table", default=os.path.join("benchmarks", "results", "letters.md"),
                         help="markdown tables rebuilt from --results (default: %(default)s)")
-    parser.add_argument("--batch-norm", choices=model.NORMS, default=model.NORMS[0],
+    parser.add_argument("--batch-norm", choices=NORMS, default=NORMS[0],
                         help="batch renormalisation (the tutorial's) or plain batch norm "
                              "in every run (default: %(default)s)")
-    parser.add_argument("--pixel-range", choices=model.PIXEL_RANGES,
+    parser.add_argument("--pixel-range", choices=PIXEL_RANGES,
                         default=TUTORIAL_MODEL["pixel_range"],
                         help="pixels of the main runs (the ablations have their own "
                              "question): the tutorial's [0, 1], or [-1, 1], recorded as "
@@ -337,10 +338,14 @@ def main(argv=None):
     parser.add_argument("--skip-recorded", action="store_true",
                         help="skip the runs and the bnstats measurements --results "
                              "already has")
-    parser.add_argument("--figure", default=os.path.join("docs", "letters.png"),
-                        help="the STN-CNN's grid of test letters (default: %(default)s)")
+    parser.add_argument("--figure", default=None,
+                        help=f"the STN-CNN's grid of test letters (default: {FIGURE}; for "
+                             "a trial's own --results, RESULTS-figures/letters.png)")
     common.add_keep_flags(parser, "letters")
     args = parser.parse_args(argv)
+    trial_figures = common.keep_beside_results(args, "letters")
+    if args.figure is None:
+        args.figure = os.path.join(trial_figures, "letters.png") if trial_figures else FIGURE
     parts = args.parts.split(",")
     unknown = set(parts) - {"speed", "main", "ablations", "bnstats"}
     if unknown:
@@ -484,7 +489,8 @@ def draw_figure(restored, test, path, count=20):
                       out["rectified"], names[out["probabilities"].argmax(1)],
                       names[test.labels[:count]],
                       title="Test letters: input (top), the STN's output (below)",
-                      boxes=geometry.sampled_box(out["theta"], size))
+                      boxes=geometry.sampled_box(out["theta"], size,
+                                                 restored.config["transform"]))
     print(f"Wrote {path}")
 
 

@@ -3,7 +3,8 @@
     python -m benchmarks.mnist --data-dir ../shared/mnist
     python -m benchmarks.mnist --data-dir ../shared/mnist --configs tutorial
 
-Trains each named run (a file of configs/, as train.py --config NAME does) once per
+Trains each named run (a recipe of configs/ with its overrides, as train.py --config RUN
+does) once per
 seed, one after the other in this one process, so their speeds compare as a ratio.
 Each finished run is recorded in --results (JSON; a recorded run is replaced only with
 --overwrite) and a markdown table beside it is rebuilt from all records.
@@ -17,7 +18,7 @@ from benchmarks import common
 from mnist_stn import configs, data, distort, precision, training
 from mnist_stn.constants import TRAIN_FILE_SIZE, VALIDATION_SIZE
 
-RUNS = ("mnist", "mnist-cnn", "tutorial")
+RECIPES = ("mnist", "tutorial")
 
 
 def make_config(name, seed, args, ckpt_dir=""):
@@ -58,10 +59,11 @@ def table(records):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_run_flags(parser, "mnist", RUNS, ("mnist", "mnist-cnn"))
+    common.add_run_flags(parser, "mnist", RECIPES, ("mnist", "mnist-cnn"))
     args = parser.parse_args(argv)
     args.precision = precision.resolve(args.precision)
-    planned = common.planned_runs(parser, args, RUNS, make_config,
+    common.keep_beside_results(args, "mnist")
+    planned = common.planned_runs(parser, args, RECIPES, make_config,
                                   TRAIN_FILE_SIZE - VALIDATION_SIZE)
     records = common.Records(args.results, os.path.splitext(args.results)[0] + ".md", table)
     common.train_all(parser, records, planned, args, run)

@@ -27,7 +27,7 @@ import model
 import transformer
 from benchmarks import common, sampler_before, sampler_native
 from letters import model as letters_model
-from mnist_stn import precision
+from mnist_stn import configs, precision
 from mnist_stn.compat import tf
 
 # batch x input (H, W, C) -> output (h, w): the sizes of the MNIST STN, the RTS canvas
@@ -37,12 +37,12 @@ SAMPLER_SIZES = [(50, (28, 28, 1), (28, 28)), (256, (42, 42, 1), (28, 28)),
 # the sampler before it was made faster, today's, and one whose forward pass is TF's own kernel
 SAMPLERS = {"before": sampler_before, "now": transformer, "native": sampler_native}
 MODELS = {   # name: (build_graph, config, batch)
-    "STN + CNN": (model.build_graph, {"stn": True, "image_size": 28, "loc_head": "tutorial"}, 50),
-    "CNN": (model.build_graph, {"stn": False, "image_size": 28, "loc_head": "tutorial"}, 50),
-    "RTS ST-CNN": (model.build_graph, {"stn": True, "image_size": 42, "loc_head": "identity"},
-                   50),
-    "letters STN-CNN": (letters_model.build_graph, {"stn": True, "width": 1.0,
-                                                    "bn": "after-relu", "pixel_range": "0,1"},
+    "STN + CNN": (model.build_graph, configs.load("mnist", "mnist")[0], 50),
+    "CNN": (model.build_graph, configs.load("mnist-cnn", "mnist")[0], 50),
+    "RTS ST-CNN": (model.build_graph, configs.load("RTS", "mnist")[0], 50),
+    # the letters' tutorial model with plain batch norm, as first timed
+    "letters STN-CNN": (letters_model.build_graph,
+                        {**configs.load("letters-tutorial", "letters")[0], "norm": "plain"},
                         32),
 }
 
@@ -82,11 +82,11 @@ def train_rate(build_graph, config, batch, session_precision, steps, warmup=5):
             return steps * batch / (time.perf_counter() - start)
 
 
-def sampler_ms(module, batch, in_shape, out_dims, calls, warmup=5, transform="affine"):
+def sampler_ms(module, batch, in_shape, out_dims, calls, transform, warmup=5):
     """Median ms of one forward pass (grid and sampler) and the gradients for the image
     and theta."""
     rng = np.random.RandomState(1)
-    start_theta = model.start_theta(transform)
+    start_theta = np.array(transformer.TRANSFORMS[transform].identity, np.float32)
     with tf.Graph().as_default(), tf.Session() as sess:
         # variables, not constants, which TF would fold into the graph before timing
         images = tf.Variable(rng.rand(batch, *in_shape).astype(np.float32))
@@ -159,14 +159,14 @@ def transformer_speeds(calls, steps, bf16):
     """Each transformer's sampler ms and its ST-CNN's training images/s, one after the
     other in this process."""
     speeds = {}
-    for transform in model.TRANSFORMS:
+    for transform in transformer.TRANSFORMS:
         r = {"ms 28": sampler_ms(transformer, 50, (28, 28, 1), (28, 28), calls,
                                  transform=transform),
              "ms 42": sampler_ms(transformer, 256, (42, 42, 1), (28, 28), calls,
                                  transform=transform)}
-        for kind, size in (("R", 28), ("RTS", 42)):
-            config = {"stn": True, "image_size": size, "loc_head": "identity",
-                      "transform": transform}
+        for kind in ("R", "RTS"):
+            config = configs.load(configs.select("mnist", kind, transform=transform),
+                                  "mnist")[0]
             for p in (("fp32", "bf16") if bf16 else ("fp32",)):
                 r[f"{kind} {p}"] = train_rate(model.build_graph, config, 50, p, steps)
         speeds[transform] = r
@@ -207,7 +207,8 @@ def main(argv=None):
         for batch, in_shape, out_dims in SAMPLER_SIZES:
             name = f"{batch} x {in_shape[0]}x{in_shape[1]}x{in_shape[2]} -> " \
                    f"{out_dims[0]}x{out_dims[1]}"
-            sizes[name] = {variant: sampler_ms(module, batch, in_shape, out_dims, args.calls)
+            sizes[name] = {variant: sampler_ms(module, batch, in_shape, out_dims, args.calls,
+                                               "affine")
                            for variant, module in SAMPLERS.items()}
             print(name, sizes[name], flush=True)
         records.add("sampler", {"sizes": sizes, "calls": args.calls, **common.stamp()})

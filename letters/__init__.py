@@ -6,3 +6,4 @@ caches the letters, ``model`` builds the graph, and ``python -m letters.train`` 
 MNIST port's ``transformer.py`` and the ``mnist_stn`` package (shim, batching, configs,
 checkpoints, training loop, figures); nothing of the MNIST port imports it.
 """
+import mnist_stn  # noqa: F401 (first: it quiets TensorFlow's C++ start-up log)

@@ -13,19 +13,17 @@ import numpy as np
 import transformer
 from letters.data import CHANNELS, NUM_LETTERS, SIZE
 from mnist_stn.compat import tf
-from model import metrics
+from mnist_stn.metrics import metrics
 
 FILTERS = (512, 256, 64)     # cnn(): conv 5x5 stride 3, 3x3 stride 2, 3x3 stride 2
 LOC_FILTERS = 20             # the loc head's conv 3x3 before global pooling
 BN_MOMENTUM = 0.99           # Keras' BatchNormalization defaults, as the seed used
 BN_EPSILON = 1e-3
 RENORM_MOMENTUM = 0.99       # renorm_momentum; renorm_clipping=None leaves r and d unclipped
-NORMS = ("renorm", "plain")  # the seed's BatchNormalization(renorm=True), or plain batch norm
 # Every batch norm layer of the graph, for re-estimating its statistics (benchmarks/bn_stats.py)
 BN_LAYERS = "batch_norm_layers"
 BatchNormLayer = collections.namedtuple(
     "BatchNormLayer", "batch_mean batch_variance moving_mean moving_spread renorm epsilon")
-PIXEL_RANGES = ("0,1", "-1,1")
 
 
 def glorot_weights(shape):
@@ -141,7 +139,7 @@ def conv_relu_pool(x, filters):
 
 
 def forward(input_data, training, keep_prob, loc_keep_prob, use_stn=True,
-            width=1.0, bn="after-relu", pixel_range="0,1", norm="renorm"):
+            width=1.0, bn="after-relu", pixel_range="0,1", norm="renorm", transform="affine"):
     """The seed's STN-CNN for captcha letters: loc net, STN (60x60 out), classifier.
 
     Args:
@@ -153,13 +151,16 @@ def forward(input_data, training, keep_prob, loc_keep_prob, use_stn=True,
       width: channel multiplier of every conv layer but the last (1 = the seed).
       bn: "after-relu" (the seed) or "before-relu".
       norm: "renorm" (the seed's batch renormalisation) or "plain" batch norm.
+      transform: the STN's transformer, a name of ``transformer.TRANSFORMS`` (the
+        seed's: "affine").
       pixel_range: "0,1" (the seed) or "-1,1": the model rescales its input to it.
         The STN fills outside the image with 0, which is black in [0, 1] but grey in
         [-1, 1].
 
     Returns:
       ``(logits, rectified_images)``: (B, 26), and (B, 60, 60, 3) in [0, 1] for
-      figures whatever ``pixel_range``. With the STN, the graph holds ``theta`` (B, 6).
+      figures whatever ``pixel_range``. With the STN, the graph holds ``theta`` (B, P),
+      P the transformer's number of parameters (6 for the affine).
     """
     # (B, 10800) -> (B, 60, 60, 3)
     images = tf.reshape(input_data, [-1, SIZE, SIZE, CHANNELS])
@@ -172,14 +173,15 @@ def forward(input_data, training, keep_prob, loc_keep_prob, use_stn=True,
             with tf.variable_scope("conv_4"):
                 x = conv_relu_pool(x, scaled(LOC_FILTERS, width))
             with tf.variable_scope("fc"):
-                # (B, 20) -> (B, 6), zero weights: every image starts at the identity
-                w = tf.Variable(tf.zeros([x.shape.as_list()[-1], 6]), name="weights")
-                b = tf.Variable(np.array(transformer.IDENTITY_THETA, np.float32),
-                                name="bias")
+                # (B, 20) -> (B, P), zero weights: every image starts at the identity
+                identity = transformer.TRANSFORMS[transform].identity
+                w = tf.Variable(tf.zeros([x.shape.as_list()[-1], len(identity)]),
+                                name="weights")
+                b = tf.Variable(np.array(identity, np.float32), name="bias")
         theta = tf.identity(tf.matmul(x, w) + b, name="theta")
         # (B, 60, 60, 3) warped by theta -> (B, 60, 60, 3)
         images = transformer.spatial_transformer_network(
-            images, theta, out_dims=[SIZE, SIZE])
+            images, theta, out_dims=[SIZE, SIZE], transform=transform)
     with tf.variable_scope("classifier"):
         # (B, 60, 60, 3) -> (B, 5, 5, 64) -> (B, 26); the seed puts a ReLU before its
         # softmax too, so these logits are never negative.
@@ -195,9 +197,9 @@ def build_graph(config):
     """Placeholders -> forward -> loss and metrics, in the default graph.
 
     Args:
-      config: ``stn`` (bool), ``width``, ``bn``, ``pixel_range`` and ``norm`` (see
-        ``forward``), as saved beside the checkpoint; without ``norm`` (checkpoints
-        from before batch renormalisation) plain batch norm.
+      config: ``stn`` (bool), ``width``, ``bn``, ``pixel_range``, ``norm`` and
+        ``transform`` (see ``forward``), as ``mnist_stn.configs`` resolves them and
+        config.json keeps them.
 
     Returns:
       A dict of graph nodes as the MNIST ``model.build_graph``'s, plus ``training``,
@@ -210,8 +212,8 @@ def build_graph(config):
     training = tf.placeholder_with_default(False, [], name="training")
     logits, rectified = forward(images, training, keep_prob, loc_keep_prob,
                                 use_stn=config["stn"], width=config["width"], bn=config["bn"],
-                                pixel_range=config["pixel_range"],
-                                norm=config.get("norm", "plain"))
+                                pixel_range=config["pixel_range"], norm=config["norm"],
+                                transform=config["transform"])
     theta = tf.get_default_graph().get_tensor_by_name("theta:0") if config["stn"] else None
     return {"images": images, "labels": labels, "keep_prob": keep_prob,
             "loc_keep_prob": loc_keep_prob, "training": training,

@@ -34,11 +34,7 @@ def build_parser():
     parser.add_argument("images", nargs="*", metavar="IMAGE",
                         help="your own images of one letter (PNG, JPEG, GIF, BMP or WebP); "
                              "without them, evaluate on the test letters")
-    parser.add_argument("--config", choices=configs.names("letters"), default=None,
-                        help="the named run whose checkpoint to restore, as given to "
-                             "letters.train (default: letters)")
-    parser.add_argument("--no-stn", dest="stn", action="store_false",
-                        help="the plain CNN's checkpoint, as letters.train --no-stn")
+    configs.add_model_flags(parser, "letters", what="restore, as given to letters.train")
     parser.add_argument("--ckpt-dir", default=None,
                         help="where letters.train saved the model (default: as it does)")
     parser.add_argument("--data-dir", default=None,
@@ -60,8 +56,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.ckpt_dir is None:
         try:
-            args.ckpt_dir = configs.default_dir(configs.select("letters", args.config,
-                                                               args.stn))
+            args.ckpt_dir = configs.default_dir(configs.select(
+                "letters", args.config, args.stn, transform=args.transform))
         except configs.ConfigError as e:
             parser.error(str(e))
     args.out_dir = args.out_dir or args.ckpt_dir
@@ -93,7 +89,8 @@ def report(result, labels, restored):
 def draw_grids(result, test_images, labels, restored, out_dir, num_images):
     originals = test_images.reshape(-1, letters_data.SIZE, letters_data.SIZE,
                                     letters_data.CHANNELS)
-    boxes = (geometry.sampled_box(result["theta"], letters_data.SIZE)
+    boxes = (geometry.sampled_box(result["theta"], letters_data.SIZE,
+                                  restored.config["transform"])
              if "theta" in result else None)
     lower = "STN" if restored.config["stn"] else "CNN"
 
@@ -127,7 +124,8 @@ def classify_files(restored, paths, out_dir):
     figures.save_grid(grid, pictures, out["rectified"], NAMES[predictions],
                       title="Your images, resized to 60x60 (top), what the classifier read "
                             "(below)",
-                      boxes=geometry.sampled_box(out["theta"], letters_data.SIZE)
+                      boxes=geometry.sampled_box(out["theta"], letters_data.SIZE,
+                                                 restored.config["transform"])
                       if "theta" in out else None,
                       lower_label="STN" if restored.config["stn"] else "CNN")
     print(f"Wrote {grid}")

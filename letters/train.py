@@ -4,7 +4,8 @@
     python -m letters.train --no-stn                   # the same classifier, no STN
     python -m letters.train --config letters-tutorial  # the tutorial's own set-up
 
-A run's settings are one file of configs/; a flag given here overrides its field. The
+A run is a recipe of configs/ plus the flags: --no-stn and --transform change its model
+(and its name: letters-cnn), --steps and the like its training. The
 first run draws the 10,000 letters into a cache (about 12 s). Checkpoints, TensorBoard
 summaries and metrics.json go to --ckpt-dir; running again resumes (changed flags apply
 to the steps still to come), and Ctrl-C saves a checkpoint before it exits.
@@ -21,11 +22,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("--config", choices=configs.names("letters"), default=None,
-        help="the named run to train, a file of configs/ (default: letters, the run "
-             "that gives the README's numbers)")
-    add("--no-stn", dest="stn", action="store_false",
-        help="train the plain CNN, without the spatial transformer: the run's -cnn config")
+    configs.add_model_flags(parser, "letters")
     configs.add_override_flags(parser)
     add("--width", type=float, default=None,
         help="channel multiplier of the conv layers, to run the model small "
@@ -35,8 +32,6 @@ def build_parser():
              f"(default: {letters_data.default_dir()})")
     add("--ckpt-dir", default=None,
         help="checkpoints, summaries and metrics (default: checkpoints/<the run's name>)")
-    add("--save-every", type=int, default=None,
-        help="checkpoint every N steps (default: 1000)")
     add("--precision", choices=precision.PRECISIONS, default="auto",
         help="fp32, or bf16 for the convolutions and matrix products (the STN's sampler "
              "stays float32); auto: bf16 where the CPU has bfloat16 dot products "
@@ -51,18 +46,19 @@ def parse_args(argv=None):
     if args.width is not None and not (math.isfinite(args.width) and args.width > 0):
         parser.error("--width must be positive")
     try:
-        name = configs.select("letters", args.config, args.stn)
+        name = configs.select("letters", args.config, args.stn, transform=args.transform)
         config = configs.train_config(name, "letters",
                                       args.ckpt_dir or configs.default_dir(name),
                                       precision=precision.resolve(args.precision),
-                                      save_every=args.save_every,
+                                      save_every=args.eval_every,
                                       **configs.overrides(args))
         if args.width is not None:
             config.model["width"] = args.width
         config.check(train_size=letters_data.SPLIT[0])
     except ValueError as e:                 # configs.ConfigError among them
         parser.error(str(e))
-    print(f"Run: {name} (configs/{name}.toml). "
+    recipe = configs.parse_run(name, "letters")[0]
+    print(f"Run: {name} (configs/{recipe}.toml). "
           + precision.describe(config.precision, args.precision))
     return config, args.data_dir
 
@@ -86,7 +82,8 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:                # e.g. a file in the folder made read-only
-        print(f"error: cannot write {e.filename} ({e.strerror or e})", file=sys.stderr)
+        print(f"error: cannot write {e.filename or 'into ' + config.ckpt_dir} "
+              f"({e.strerror or e})", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -18,11 +18,11 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.animation import FuncAnimation, PillowWriter  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
-from mnist_stn import geometry  # noqa: E402
+from mnist_stn import checkpoints, geometry, images  # noqa: E402
 from mnist_stn.figures import BOX_COLOR  # noqa: E402
 
 PANEL = 16               # digits filmed: two rows of eight, each input above its output
@@ -38,13 +38,14 @@ DPI = 50                 # 8 x 4.6 inches -> 400 x 230 pixels: small enough for 
 
 
 class Film:
-    """The frames of one training run: steps, thetas (F, PANEL, 6 | 8 | 32), outputs as
-    uint8."""
+    """The frames of one training run: steps, thetas (F, PANEL, P) of its ``transform``
+    (a name of ``transformer.TRANSFORMS``), outputs as uint8."""
 
-    def __init__(self, ckpt_dir, panel, input_shape):
+    def __init__(self, ckpt_dir, panel, input_shape, transform):
         self.path = os.path.join(ckpt_dir, FRAMES_FILE)
         self.panel = np.asarray(panel)                   # (PANEL, pixels), flat inputs
         self.input_shape = tuple(input_shape)            # (S, S, C)
+        self.transform = transform
         self.steps, self.thetas, self.outputs = [], [], []
         self.seconds = 0.0                               # spent recording, for the metrics
 
@@ -65,7 +66,7 @@ class Film:
             self.steps, self.thetas, self.outputs = [], [], []
 
     def add(self, step, theta, rectified):
-        """One frame: theta (PANEL, 6) and the STN's outputs (PANEL, h, w, C) in [0, 1]."""
+        """One frame: theta (PANEL, P) and the STN's outputs (PANEL, h, w, C) in [0, 1]."""
         if self.steps and self.steps[-1] == step:
             return
         self.steps.append(step)
@@ -73,18 +74,24 @@ class Film:
         self.outputs.append(np.round(np.clip(rectified, 0, 1) * 255).astype(np.uint8))
 
     def save(self):
-        """Keep the frames beside the checkpoint (atomically: Ctrl-C never halves it)."""
-        tmp = self.path + ".tmp.npz"
-        np.savez_compressed(tmp, steps=np.array(self.steps), thetas=np.array(self.thetas),
-                            outputs=np.array(self.outputs), panel=self.panel,
-                            input_shape=np.array(self.input_shape))
-        os.replace(tmp, self.path)
+        """Keep the frames beside the checkpoint (whole: Ctrl-C or a full disk never
+        halves it)."""
+        images.write_whole(self.path, lambda tmp: np.savez_compressed(
+            tmp, steps=np.array(self.steps), thetas=np.array(self.thetas),
+            outputs=np.array(self.outputs), panel=self.panel,
+            input_shape=np.array(self.input_shape)))
 
     @classmethod
     def load(cls, ckpt_dir):
-        """The frames a run kept in ``ckpt_dir``."""
+        """The frames a run kept in ``ckpt_dir``, of the transformer its config.json
+        names. Raises checkpoints.CheckpointError without a readable config.json."""
         with np.load(os.path.join(ckpt_dir, FRAMES_FILE)) as saved:
-            film = cls(ckpt_dir, saved["panel"], saved["input_shape"].tolist())
+            panel, input_shape = saved["panel"], saved["input_shape"].tolist()
+        config = checkpoints.read_config(ckpt_dir)
+        if config is None:
+            raise checkpoints.CheckpointError(f"{ckpt_dir} has no {checkpoints.CONFIG_FILE} "
+                                              "to say which transformer it filmed")
+        film = cls(ckpt_dir, panel, input_shape, config["transform"])
         film.resume(float("inf"))
         return film
 
@@ -95,7 +102,7 @@ class Film:
         size, _, channels = self.input_shape
         inputs = np.clip(self.panel.reshape(-1, *self.input_shape), 0, 1)
         rows = -(-len(inputs) // PER_ROW)
-        fig, axes = plt.subplots(2 * rows, PER_ROW, figsize=(8, 2.3 * rows),
+        fig, axes = plt.subplots(2 * rows, PER_ROW, figsize=(8, 2.3 * rows), dpi=DPI,
                                  squeeze=False)
         for ax in axes.flat:
             ax.axis("off")
@@ -115,21 +122,23 @@ class Film:
         heading = fig.suptitle("", fontsize=11)
         fig.tight_layout(pad=0.2, rect=(0, 0, 1, 0.88))
 
-        def draw(k):
-            frame = chosen[min(k, len(chosen) - 1)]
-            corners = geometry.sampled_box(self.thetas[frame], size)
+        # each distinct frame drawn once; the last one held on screen by its duration
+        pictures = []
+        for frame in chosen:
+            corners = geometry.sampled_box(self.thetas[frame], size, self.transform)
             for i, box in enumerate(boxes):
                 box.set_xy(corners[i])
                 shown[i].set_data(squeeze(self.outputs[frame][i]))
             heading.set_text(f"{title}: step {self.steps[frame]:,} of {total_steps:,}\n"
                              "inputs with the box the STN samples, its output below")
-            return boxes + shown + [heading]
-
-        animation = FuncAnimation(fig, draw, frames=len(chosen) + HOLD_LAST, blit=False)
-        tmp = path + ".tmp.gif"
-        animation.save(tmp, writer=PillowWriter(fps=FPS), dpi=DPI)
+            fig.canvas.draw()
+            pictures.append(Image.fromarray(np.array(fig.canvas.buffer_rgba())))
         plt.close(fig)
-        os.replace(tmp, path)
+        durations = [1000 // FPS] * len(pictures)
+        durations[-1] += HOLD_LAST * 1000 // FPS
+        images.write_whole(path, lambda tmp: pictures[0].save(
+            tmp, format="GIF", save_all=True, append_images=pictures[1:],
+            duration=durations, loop=0))
         return path
 
 
@@ -146,6 +155,9 @@ def main(argv=None):
         parser.error("--max-frames must be at least 1")
     try:
         film = Film.load(args.ckpt_dir)
+    except checkpoints.CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except DAMAGED as e:
         print(f"error: no frames with their panel readable in {args.ckpt_dir} "
               f"({e or type(e).__name__})", file=sys.stderr)

@@ -75,14 +75,24 @@ def read_config(ckpt_dir):
 
 
 def current_names(config):
-    """A model's settings as this version names them. An MNIST model saved before the
-    transformer was a setting is affine, and its distortion E was Simard's warp, now
-    called simard (E is the STN paper's since): read as such, it is tested on the data
-    it was trained on and is not resumed on other data."""
-    if "distortion" not in config or "transform" in config:
-        return config
-    distortion = "simard" if config["distortion"] == "E" else config["distortion"]
-    return dict(config, transform="affine", distortion=distortion)
+    """A model's settings as this version names them, complete: the one place that reads
+    what older folders leave unsaid. A model saved before the transformer was a setting
+    is affine, and an MNIST one's distortion E was Simard's warp, now called simard (E
+    is the STN paper's since): read as such, it is tested on the data it was trained on
+    and is not resumed on other data. A letters model saved before batch
+    renormalisation has plain batch norm; an MNIST one before the start scale, 1. A
+    CNN has no loc net: its start scale is moot, read as 1."""
+    config = dict(config)
+    if "transform" not in config:
+        config["transform"] = "affine"
+        if config.get("distortion") == "E":
+            config["distortion"] = "simard"
+    if "distortion" in config:
+        config["loc_start_scale"] = config.get("loc_start_scale", 1.0) if config["stn"] \
+            else 1.0
+    if "width" in config:
+        config.setdefault("norm", "plain")
+    return config
 
 
 def make_dir(path, flag="--ckpt-dir"):

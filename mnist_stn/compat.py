@@ -5,13 +5,8 @@ written as TensorFlow 1 graph code: placeholders, variable scopes, sessions, sav
 On TensorFlow 2 that API lives in ``tensorflow.compat.v1``; turning the v2 behaviour
 off (eager execution, resource variables, v2 control flow) makes it act like TF 1.x.
 """
-import os
-
-# TensorFlow's C++ start-up chatter (CPU feature notes, oneDNN hints) buries the
-# training log; keep warnings and errors. A user's own setting wins.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import tensorflow.compat.v1 as tf  # noqa: E402
+import mnist_stn  # noqa: F401 (its import quiets TensorFlow's C++ log first)
+import tensorflow.compat.v1 as tf
 
 # Quiet Python-side deprecation notices (set first: disabling v2 emits one itself).
 tf.logging.set_verbosity(tf.logging.ERROR)

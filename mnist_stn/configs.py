@@ -1,13 +1,20 @@
-"""Named runs: each file of ``configs/`` holds one run's settings whole, in TOML.
+"""Named runs: a recipe of ``configs/`` says what a run family changes from the defaults.
 
-A file has two tables. ``[model]`` says how the graph is built (it is saved beside the
-checkpoint as config.json); ``[train]`` holds TrainConfig fields. Two entries of
-``[train]`` are shares of the run instead of steps, so that a run made longer or
-shorter keeps its shape: ``ramp`` (the distortions grow from none to full over this
-share of the steps) and ``classifier_hold`` (the classifier held still from the first
-share of the steps to the second), written as fractions such as "2/9". ``train_config``
-turns them into steps, the one place that does. A file's comments say why the run is
-set so and which record tells its story.
+A recipe (TOML) has up to two tables. ``[model]`` says how the graph is built (saved
+beside the checkpoint as config.json), each key one of its wing's ``MODEL_SETTINGS``;
+``[train]`` holds TrainConfig fields. What a recipe leaves out is the default: the
+settings below for ``[model]``, TrainConfig's for ``[train]``. Two entries of ``[train]``
+are shares of the run instead of steps, so that a run made longer or shorter keeps its
+shape: ``ramp`` (the distortions grow from none to full over this share of the steps)
+and ``classifier_hold`` (the classifier held still from the first share of the steps
+to the second), written as fractions such as "2/9". A recipe's comments say why the run
+is set so and which record tells its story. Recipes whose name starts with "letters"
+belong to the letters wing, the others to MNIST.
+
+A run is a recipe plus model overrides (``--transform``, ``--no-stn``), and its name
+says both: ``R`` with the thin-plate spline is ``R-tps``, without the STN ``R-cnn``.
+Such a name is read back (``parse_run``), so a checkpoint folder, record or figure named
+after a run finds its settings.
 """
 import dataclasses
 import fractions
@@ -15,11 +22,25 @@ import tomllib
 from pathlib import Path
 
 from mnist_stn import distort
+from mnist_stn.constants import BN_ORDERS, LOC_HEADS, NORMS, PIXEL_RANGES
 from mnist_stn.training import TrainConfig
+from transformer import TRANSFORMS
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-# the keys of [model] that say which wing a run belongs to
-WING_KEYS = {"mnist": "distortion", "letters": "width"}
+WINGS = ("mnist", "letters")
+CNN = "cnn"                   # a run name's suffix for the model without the STN
+# Each wing's [model] settings: key -> (default, what is allowed: a tuple of values or a
+# type). The defaults are the tutorials' models.
+STN = {"stn": (True, bool), "transform": ("affine", tuple(TRANSFORMS))}  # both wings'
+MODEL_SETTINGS = {
+    "mnist": {**STN, "distortion": ("none", distort.KINDS),
+              "loc_head": ("tutorial", LOC_HEADS), "loc_start_scale": (1.0, float)},
+    "letters": {**STN, "width": (1.0, float), "bn": (BN_ORDERS[0], BN_ORDERS),
+                "pixel_range": (PIXEL_RANGES[0], PIXEL_RANGES), "norm": (NORMS[0], NORMS)},
+}
+SHARES = ("ramp", "classifier_hold")     # [train] entries written as shares of the steps
+# A CNN has no loc net: these [train] settings of its recipe do not apply to it
+LOC_ONLY = {"loc_lr_multiplier": 1.0, "classifier_hold": None}
 
 
 # The flags both training entry points take, each overriding one [train] field of the run
@@ -32,8 +53,7 @@ OVERRIDE_FLAGS = (
     ("--loc-keep-prob", float, "dropout keep probability inside the localisation net"),
     ("--seed", int, "seed for weights, dropout, batch order and distortions"),
     ("--log-every", int, "print progress every N steps"),
-    ("--eval-every", int, "validation accuracy (in train.py also a checkpoint) every N "
-                          "steps"),
+    ("--eval-every", int, "validation accuracy and a checkpoint every N steps"),
 )
 
 
@@ -46,6 +66,21 @@ def add_override_flags(parser):
                                  f"{getattr(TrainConfig, field)} where it says none)")
 
 
+def add_model_flags(parser, wing, what="train"):
+    """--config, --no-stn and --transform: which run, as every entry point names it."""
+    parser.add_argument("--config", default=None, metavar="RUN",
+                        help=f"the named run to {what}: a recipe of configs/ "
+                             f"({', '.join(names(wing))}), or a run name such as R-tps "
+                             f"(default: {wing})")
+    parser.add_argument("--no-stn", dest="stn", action="store_false",
+                        help="the run's CNN, without the spatial transformer (its name "
+                             f"ends in -{CNN})")
+    parser.add_argument("--transform", choices=tuple(TRANSFORMS), default=None,
+                        help="the STN's transformer in place of the run's own: affine "
+                             "(the tutorial's), projective or tps, the STN paper's thin-"
+                             "plate spline (its name ends in -NAME) (default: the run's)")
+
+
 def overrides(args, flags=OVERRIDE_FLAGS):
     """The TrainConfig fields the user's OVERRIDE_FLAGS set (None: as the run says)."""
     return {_field(flag): getattr(args, _field(flag)) for flag, *_ in flags}
@@ -56,32 +91,19 @@ def _field(flag):
 
 
 class ConfigError(ValueError):
-    """A config that is missing or does not describe a run; the message says which."""
+    """A recipe that is missing or does not describe a run; the message says which."""
 
 
-def select(wing, config=None, stn=True, distortion=None, transform=None):
-    """The run an entry point's flags name: --config NAME, else the wing's default (for
-    MNIST, ``--distortion K`` names the config K); --no-stn then asks for its CNN,
-    ``<name>-cnn``, and --transform T the same run with the transformer T in place of
-    the affine, ``<name>-T``."""
-    name = config or (distortion if distortion not in (None, "none") else wing)
-    if transform:
-        if not stn:
-            raise ConfigError("--transform: a CNN without the STN has no transformer")
-        return _variant(wing, name, transform, "--transform")
-    if stn:
-        return name
-    return _variant(wing, name, "cnn", "--no-stn")
+def wing_of(name):
+    """The wing a recipe belongs to, by its name."""
+    return "letters" if name.startswith("letters") else "mnist"
 
 
-def _variant(wing, name, suffix, flag):
-    """``<name>-<suffix>``, a file of configs/ of its own, or one clear error."""
-    runs = names(wing)
-    if f"{name}-{suffix}" in runs:
-        return f"{name}-{suffix}"
-    having = [run for run in runs if f"{run}-{suffix}" in runs]
-    raise ConfigError(f"{flag}: config {name!r} has no {suffix} run of its own "
-                      f"({name}-{suffix}); the runs with one: {', '.join(having)}")
+def names(wing):
+    """The recipes of a wing ("mnist" or "letters"), sorted. Only the file names are
+    read: a broken recipe breaks only the run that reads it."""
+    return sorted(path.stem for path in CONFIG_DIR.glob("*.toml")
+                  if wing_of(path.stem) == wing)
 
 
 def default_dir(name):
@@ -89,58 +111,169 @@ def default_dir(name):
     return str(Path("checkpoints") / name)
 
 
-def names(wing):
-    """The named runs of a wing ("mnist" or "letters"), sorted."""
-    return sorted(path.stem for path in CONFIG_DIR.glob("*.toml")
-                  if WING_KEYS[wing] in _read(path)["model"])
+def select(wing, config=None, stn=True, distortion=None, transform=None):
+    """The run an entry point's flags name: --config RUN, else the wing's default (for
+    MNIST, ``--distortion K`` names the recipe K); --no-stn and --transform then change
+    its model, and the run's name says so (``run_name``)."""
+    run = config or (distortion if distortion not in (None, "none") else wing)
+    recipe, changes = parse_run(run, wing)
+    if not stn:
+        changes["stn"] = False
+    if transform:
+        changes["transform"] = transform
+    return run_name(recipe, changes, wing)
 
 
-def load(name, wing):
-    """The [model] and [train] tables of configs/<name>.toml, as two dicts.
+def parse_run(run, wing):
+    """A run name -> (recipe, model overrides): "R-tps" -> ("R", {"transform": "tps"}),
+    "R-cnn" -> ("R", {"stn": False}), "letters-tutorial" -> ("letters-tutorial", {})."""
+    recipes = names(wing)
+    recipe = max((r for r in recipes if run == r or run.startswith(r + "-")), key=len,
+                 default=None)
+    if recipe is None:
+        where = "" if wing_of(run) == wing else f" (a {wing_of(run)} run?)"
+        raise ConfigError(f"no run {run!r} in the {wing} wing{where}; its recipes are "
+                          f"{', '.join(recipes)}, each with -{CNN} or -TRANSFORM after it")
+    changes = {}
+    for suffix in filter(None, run[len(recipe):].split("-")):
+        if suffix == CNN and "stn" not in changes:
+            changes["stn"] = False
+        elif suffix in TRANSFORMS and "transform" not in changes:
+            changes["transform"] = suffix
+        else:
+            raise ConfigError(f"run {run!r}: -{suffix} is neither -{CNN} nor a transformer "
+                              f"({', '.join(TRANSFORMS)}) after the recipe {recipe!r}")
+    return recipe, changes
 
-    For MNIST runs the model's ``image_size`` follows from its distortion, and its
-    ``transform`` is affine unless the file says otherwise (so a saved model always
-    names its transformer).
-    """
-    path = CONFIG_DIR / f"{name}.toml"
-    if not path.is_file():
-        raise ConfigError(f"no config {name!r}; the {wing} runs are: {', '.join(names(wing))}")
-    tables = _read(path)
-    if WING_KEYS[wing] not in tables["model"]:
-        raise ConfigError(f"config {name!r} is not a run of the {wing} wing")
-    model = dict(tables["model"])
+
+def run_name(recipe, changes, wing):
+    """The name of a recipe run with model ``changes``: each change from the recipe's
+    own model adds its suffix (``-cnn``, ``-tps``); a CNN has no transformer to change."""
+    model = _recipe_model(recipe, wing)
+    stn = changes.get("stn", model["stn"])
+    if not stn and changes.get("transform", model["transform"]) != model["transform"]:
+        raise ConfigError("--transform: a CNN without the STN has no transformer")
+    if stn and not model["stn"]:
+        raise ConfigError(f"recipe {recipe!r} is a CNN; it has no STN to change")
+    name = recipe
+    if not stn and model["stn"]:
+        name += f"-{CNN}"
+    if stn and changes.get("transform", model["transform"]) != model["transform"]:
+        name += f"-{changes['transform']}"
+    return name
+
+
+def load(run, wing):
+    """The [model] and [train] tables of a run, as two dicts, complete: the recipe's
+    values over the defaults, then the run name's model overrides. For MNIST runs the
+    model's ``image_size`` follows from its distortion."""
+    recipe, changes = parse_run(run, wing)
+    run_name(recipe, changes, wing)             # refuses a change that cannot be
+    model = {**_recipe_model(recipe, wing), **changes}
+    train = dict(_read(recipe)[1])
+    if not model["stn"]:
+        train.update(LOC_ONLY)
+        if wing == "mnist":
+            model["loc_start_scale"] = MODEL_SETTINGS[wing]["loc_start_scale"][0]
     if wing == "mnist":
         model["image_size"] = distort.CANVAS_SIZE[model["distortion"]]
-        model.setdefault("transform", "affine")
-    return model, dict(tables["train"])
+    return model, train
 
 
-def _read(path):
+def _recipe_model(recipe, wing):
+    """A recipe's [model] over its wing's defaults."""
+    settings = MODEL_SETTINGS[wing]
+    return {**{key: default for key, (default, _) in settings.items()}, **_read(recipe)[0]}
+
+
+def _read(recipe):
+    """configs/<recipe>.toml -> ([model], [train]) dicts, every value checked: a broken
+    recipe is one ConfigError line naming the file, the key and what is allowed."""
+    path = CONFIG_DIR / f"{recipe}.toml"
+    where = f"configs/{recipe}.toml"
     try:
         with open(path, "rb") as f:
             tables = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"cannot read {path} ({e})") from None
-    if set(tables) != {"model", "train"}:
-        raise ConfigError(f"{path} must hold exactly the tables [model] and [train]")
-    return tables
+        raise ConfigError(f"cannot read {where} ({e})") from None
+    extra = set(tables) - {"model", "train"}
+    if extra:
+        raise ConfigError(f"{where}: {', '.join(sorted(extra))} is not a table of a "
+                          "recipe; it holds [model] and [train]")
+    model, train = tables.get("model", {}), tables.get("train", {})
+    for table, value in (("model", model), ("train", train)):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: {table} must be a table, [{table}]")
+    settings = MODEL_SETTINGS[wing_of(recipe)]
+    for key, value in model.items():
+        if key not in settings:
+            raise ConfigError(f"{where}: [model] has no setting {key!r}; the "
+                              f"{wing_of(recipe)} wing's are {', '.join(settings)}")
+        _check(where, "model", key, value, settings[key][1])
+    fields = {field.name: field.type for field in dataclasses.fields(TrainConfig)
+              if field.name not in ("model", "ckpt_dir", "ramp_steps")}
+    for key, value in train.items():
+        if key not in fields and key not in SHARES:
+            raise ConfigError(f"{where}: [train] has no setting {key!r}; a recipe's are "
+                              f"{', '.join(sorted(set(fields) | set(SHARES)))}")
+        if key not in SHARES:
+            _check(where, "train", key, value, fields[key])
+    if "ramp" in train:
+        _share(where, "ramp", train["ramp"])
+    if "classifier_hold" in train:
+        hold = train["classifier_hold"]
+        if not (isinstance(hold, list) and len(hold) == 2):
+            raise ConfigError(f"{where}: [train] classifier_hold must be two shares "
+                              f"[\"FROM\", \"UNTIL\"] such as [\"1/18\", \"5/18\"], not {hold!r}")
+        start, until = (_share(where, "classifier_hold", share) for share in hold)
+        if not start < until:
+            raise ConfigError(f"{where}: [train] classifier_hold {hold}: FROM must come "
+                              "before UNTIL")
+    return model, train
 
 
-def train_config(name, wing, ckpt_dir, **overrides):
+def _check(where, table, key, value, allowed):
+    """One value of a recipe against what its key allows (a tuple of values, a type)."""
+    if isinstance(allowed, tuple):
+        ok = isinstance(value, str) and value in allowed
+        what = f"one of {', '.join(map(repr, allowed))}"
+    elif allowed is bool:
+        ok, what = isinstance(value, bool), "true or false"
+    elif allowed is int:
+        ok, what = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif allowed is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        what = "a number"
+    elif allowed is str:
+        ok, what = isinstance(value, str), "a string"
+    else:
+        return
+    if not ok:
+        raise ConfigError(f"{where}: [{table}] {key} = {value!r}: must be {what}")
+
+
+def _share(where, key, share):
+    """A share of the run, "2/9" or a number in [0, 1], as a Fraction."""
+    try:
+        value = fractions.Fraction(share)
+    except (TypeError, ValueError, ZeroDivisionError):
+        value = None
+    if isinstance(share, bool) or value is None or not 0 <= value <= 1:
+        raise ConfigError(f"{where}: [train] {key} {share!r}: a share of the steps must "
+                          "be a fraction from 0 to 1 such as \"2/9\"")
+    return value
+
+
+def train_config(run, wing, ckpt_dir, **overrides):
     """The TrainConfig of a named run; ``overrides`` (TrainConfig fields, None for "as the
-    config says") are applied first, so shares count the steps asked for."""
-    model, train = load(name, wing)
+    recipe says") are applied first, so shares count the steps asked for."""
+    model, train = load(run, wing)
     train.update({key: value for key, value in overrides.items() if value is not None})
     steps = train.get("steps", TrainConfig.steps)
     train["ramp_steps"] = steps_of(train.pop("ramp", 0), steps)
-    if "classifier_hold" in train:
+    if train.get("classifier_hold") is not None:
         start, until = (steps_of(share, steps) for share in train["classifier_hold"])
         train["classifier_hold"] = (start, max(until, start + 1))
-    known = {field.name for field in dataclasses.fields(TrainConfig)}
-    unknown = set(train) - known
-    if unknown:
-        raise ConfigError(f"config {name!r} has unknown [train] settings: "
-                          f"{', '.join(sorted(unknown))}")
     return TrainConfig(model=model, ckpt_dir=ckpt_dir, **train)
 
 

@@ -8,6 +8,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 import numpy as np  # noqa: E402
 
+from mnist_stn import images  # noqa: E402
+
 MISTAKE_COLOR = "#d62728"
 BOX_COLOR = "#1f9bff"
 CORRECT_COLOR = "black"
@@ -20,8 +22,10 @@ CHARS_PER_INCH = 11    # at the title's font size, to wrap it to the figure
 def save_grid(path, originals, rectified, predictions, *args, **kwargs):
     """Write ``grid_figure``'s picture to the PNG file ``path``."""
     fig = grid_figure(originals, rectified, predictions, *args, **kwargs)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        images.write_whole(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def grid_figure(originals, rectified, predictions, labels=None, per_row=10,

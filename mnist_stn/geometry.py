@@ -6,32 +6,31 @@ grid, normalised to [-1, 1], to the point of its input that it shows (see
 last row (its ninth entry is 1); the thin-plate spline's (B, 32) moves 4x4 control
 points. Each is read here as its affine part (for the projective, its first six
 entries; for the spline, the affine map closest to its control points) plus what the
-affine part cannot say: a perspective, a bend.
+affine part cannot say: a perspective, a bend. Every function takes the transformer's
+name, a key of ``transformer.TRANSFORMS``, as the run's config.json names it: theta's
+width alone cannot tell two transformers of the same size apart.
 """
 import numpy as np
 
-TPS_GRID = 4                # control points per side, as transformer.TPS_GRID
-# each transformer by the size of its theta: 6, 8, or two numbers a control point
-TRANSFORMS = {6: "affine", 8: "projective", 2 * TPS_GRID ** 2: "tps"}
+from transformer import TPS_GRID, TRANSFORMS
+
 BORDER_POINTS = 8           # points per side of a spline's outline, which can curve
 
 
-def transform_of(thetas):
-    """Which transformer a batch of thetas (N, 6), (N, 8) or (N, 32) belongs to."""
-    width = np.shape(thetas)[-1]
-    if width not in TRANSFORMS:
-        raise ValueError(f"a theta of {width} numbers is none of the transformers' "
-                         f"({', '.join(map(str, TRANSFORMS))})")
-    return TRANSFORMS[width]
+def _known(transform):
+    if transform not in TRANSFORMS:
+        raise ValueError(f"transform must be one of {', '.join(TRANSFORMS)}, "
+                         f"not {transform!r}")
+    return transform
 
 
-def sampled_box(thetas, size, transform=None):
+def sampled_box(thetas, size, transform):
     """Where the STN looked: the outline of its output grid mapped into the input.
 
     Args:
       thetas: (N, 6), (N, 8) or (N, 32): the parameters of ``transform``.
       size: side of the (square) input, in pixels.
-      transform: "affine", "projective" or "tps" (default: by theta's size).
+      transform: "affine", "projective" or "tps": a key of ``transformer.TRANSFORMS``.
     Returns:
       (N, P, 2) pixel coordinates (x, y) of the outline, 0 being the centre of the
       first pixel: the 4 corners (top-left, top-right, bottom-right, bottom-left) for
@@ -39,8 +38,7 @@ def sampled_box(thetas, size, transform=None):
       points around the border for the spline. A corner at or beyond a projective's
       horizon is NaN.
     """
-    transform = transform or transform_of(thetas)
-    if transform == "tps":
+    if _known(transform) == "tps":
         side = np.linspace(-1.0, 1.0, BORDER_POINTS + 1)[:-1]
         border = np.concatenate([np.c_[side, -np.ones_like(side)],      # top, going right
                                  np.c_[np.ones_like(side), side],       # right, going down
@@ -94,7 +92,7 @@ def tps_offsets(thetas, points):
     return np.einsum("pk,nkc->npc", spread, offsets)
 
 
-def affine_part(thetas, transform=None):
+def affine_part(thetas, transform):
     """(N, 6): each theta's affine part, and (N,) what it adds beyond it.
 
     The projective's affine part is its first six entries and its addition the
@@ -104,8 +102,7 @@ def affine_part(thetas, transform=None):
     square, those points lie off that affine map, in normalised units.
     """
     thetas = np.asarray(thetas, np.float64)
-    transform = transform or transform_of(thetas)
-    if transform == "affine":
+    if _known(transform) == "affine":
         return thetas.reshape(-1, 6), np.zeros(len(thetas.reshape(-1, 6)))
     if transform == "projective":
         thetas = thetas.reshape(-1, 8)
@@ -139,13 +136,14 @@ OUTPUT_SIZE = 28            # the STN's output side in this project (the classif
 DEGENERATE = 1e-9           # |det A| below this: the STN collapsed the digit (no inverse)
 
 
-def decompose(thetas, size, out_size=OUTPUT_SIZE, transform=None):
+def decompose(thetas, size, transform, out_size=OUTPUT_SIZE):
     """What each theta does to the digit: turn, zoom, shear, shift, as a person sees it.
 
     Args:
-      thetas: (N, 6) affine parameters as the STN uses them, or those of
-        ``transform`` (default: by theta's size), read as their affine part.
+      thetas: (N, P) parameters of ``transform`` as the STN uses them (N, 6 for the
+        affine), read as their affine part.
       size: side of the input in pixels; out_size: side of the output.
+      transform: a key of ``transformer.TRANSFORMS``.
     Returns:
       a dict of (N,) arrays: ``angle`` (degrees, clockwise as seen when positive, in
       (-180, 180]), ``scale_x``, ``scale_y`` (output pixels per input pixel, 1.4 =
@@ -155,8 +153,7 @@ def decompose(thetas, size, out_size=OUTPUT_SIZE, transform=None):
       theta (no inverse, or not finite) has NaN in every number. For the projective
       also ``perspective``, for the spline ``bend`` in input pixels (``affine_part``).
     """
-    transform = transform or transform_of(np.atleast_2d(thetas))
-    thetas, beyond = affine_part(thetas, transform)
+    thetas, beyond = affine_part(np.atleast_2d(thetas), transform)
     thetas = thetas.reshape(-1, 2, 3)
     a, t = thetas[:, :, :2], thetas[:, :, 2]
     finite = np.isfinite(thetas).all(axis=(1, 2))

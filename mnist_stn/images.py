@@ -7,6 +7,7 @@ description of how MNIST was made). A photo of a digit on paper is none of these
 with area averaging, then centre by mass.
 """
 import io
+import os
 import sys
 import warnings
 
@@ -82,7 +83,9 @@ def load_color(path, max_side=MAX_SIDE):
                 image = ImageOps.exif_transpose(image)
                 image.thumbnail((max_side, max_side), Image.Resampling.BOX)
                 pixels = _to_float(image)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"'{path}' is too large to read ({e})") from None
+    except (OSError, SyntaxError, ValueError):
         raise not_an_image from None
     except MemoryError:
         raise ImageError(f"'{path}' is too large to decode here.") from None
@@ -215,5 +218,22 @@ def save_png(path, image):
         pixels = pixels[:, :, None]                      # (H, W) -> (H, W, 1): gray PNG
     with tf.Graph().as_default(), tf.Session() as sess:
         png = sess.run(tf.io.encode_png(pixels.astype(np.uint8)))
-    with open(path, "wb") as f:
-        f.write(png)
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(png)
+    write_whole(path, write)
+
+
+def write_whole(path, write):
+    """``write(tmp)`` a file beside ``path``, then put it in its place: a full disk or
+    Ctrl-C leaves the old file or none, never a cut one. An OSError names ``path``."""
+    tmp = f"{path}.tmp{os.path.splitext(path)[1]}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror or str(e), path) from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -21,7 +21,8 @@ SUMMARY_IMAGES = 8       # inputs shown in TensorBoard, each beside its rectifie
 
 @dataclasses.dataclass
 class TrainConfig:
-    """How to train; the defaults are the MNIST tutorial's (see train.py's --help)."""
+    """How to train; the defaults are what a recipe of configs/ leaves unsaid: the
+    clean-MNIST run's (``configs/mnist.toml``)."""
     model: dict                  # how the graph is built; saved as config.json
     ckpt_dir: str
     steps: int = 12000           # total, counting those of a resumed run
@@ -293,7 +294,7 @@ def start_film(config, g, validation_images, step):
     if not config.frames or g.get("theta") is None:
         return None
     film = animation.Film(config.ckpt_dir, validation_images[:animation.PANEL],
-                          g["input_shape"])
+                          g["input_shape"], config.model["transform"])
     film.resume(step)
     return film
 

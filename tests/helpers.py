@@ -151,3 +151,17 @@ def ctrl_c_at_batch(dataset, n):
         return draw(batch_size)
 
     dataset.next_batch = next_batch
+
+
+def small_datasets(data_dir, seed=0):
+    """load_mnist of a generated folder: its sets are smaller than the default
+    validation split."""
+    from mnist_stn import data
+    return data.load_mnist(str(data_dir), validation_size=50, seed=seed)
+
+
+def checkpoint_step(ckpt_dir):
+    """The step of the checkpoint a folder's index names as the latest, or None."""
+    from mnist_stn.compat import tf
+    latest = tf.train.latest_checkpoint(str(ckpt_dir))
+    return None if latest is None else int(latest.rsplit("-", 1)[1])

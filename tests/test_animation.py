@@ -58,7 +58,7 @@ def test_no_film_without_frames_or_without_an_stn(fake_mnist_dir, tmp_path):
 
 
 def test_write_gif_takes_at_most_max_frames(tmp_path):
-    film = animation.Film(str(tmp_path), np.zeros((3, 42 * 42)), (42, 42, 1))
+    film = animation.Film(str(tmp_path), np.zeros((3, 42 * 42)), (42, 42, 1), "affine")
     for step in range(0, 200, 2):
         film.add(step, np.tile([1.0, 0, 0, 0, 1.0, 0], (3, 1)) * (1 + step / 400),
                  np.full((3, 28, 28, 1), step / 200))

@@ -14,17 +14,12 @@ import pytest
 
 import predict
 import train
-from helpers import ctrl_c_at_batch
+from helpers import ctrl_c_at_batch, small_datasets
 from letters import predict as letters_predict
 from mnist_stn import animation, checkpoints, configs, data, training
 from mnist_stn.compat import tf
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def small_datasets(data_dir, seed=0):
-    # the generated sets are smaller than the default validation split
-    return data.load_mnist(str(data_dir), validation_size=50, seed=seed)
 
 
 def train_cnn(fake_mnist_dir, ckpt_dir, *flags):
@@ -82,6 +77,7 @@ def test_a_second_training_into_a_busy_folder_is_refused(fake_mnist_dir, mnist_d
     assert checkpoints.checkpoint_steps(str(tmp_path)) == [1]       # nothing written
 
 
+@pytest.mark.slow
 def test_a_folder_locked_by_a_process_that_died_is_free(fake_mnist_dir, tmp_path):
     train_cnn(fake_mnist_dir, tmp_path, "--steps", "1")
     code = ("import os, sys\nfrom mnist_stn import checkpoints\n"
@@ -97,6 +93,7 @@ def limit_file_size(limit):
     return preexec
 
 
+@pytest.mark.slow
 def test_a_failed_save_is_one_line_and_keeps_the_last_checkpoint(mnist_dir, tmp_path):
     run = [sys.executable, "train.py", "--data-dir", str(mnist_dir), "--ckpt-dir",
            str(tmp_path), "--no-stn", "--frames", "0", "--eval-every", "2"]
@@ -277,10 +274,13 @@ def test_a_corrupt_config_is_one_line(fake_mnist_dir, mnist_dir, tmp_path, capsy
     ("metrics.json", b"{broken", "cannot read the run's steps"),
 ])
 def test_the_film_from_damaged_files_is_one_line(tmp_path, capsys, name, content, says):
-    film = animation.Film(str(tmp_path), np.zeros((animation.PANEL, 784)), (28, 28, 1))
+    film = animation.Film(str(tmp_path), np.zeros((animation.PANEL, 784)), (28, 28, 1),
+                          "affine")
     film.add(0, np.tile([1, 0, 0, 0, 1, 0], (animation.PANEL, 1)),
              np.zeros((animation.PANEL, 28, 28, 1)))
     film.save()
+    checkpoints.write_json(str(tmp_path / checkpoints.CONFIG_FILE),
+                           configs.load("mnist", "mnist")[0])
     (tmp_path / name).write_bytes(content)
     assert animation.main([str(tmp_path)]) == 1
     err = capsys.readouterr().err
@@ -289,7 +289,8 @@ def test_the_film_from_damaged_files_is_one_line(tmp_path, capsys, name, content
 
 def test_a_damaged_film_restarts_with_a_line(tmp_path, capsys):
     (tmp_path / animation.FRAMES_FILE).write_bytes(b"garbage")
-    film = animation.Film(str(tmp_path), np.zeros((animation.PANEL, 784)), (28, 28, 1))
+    film = animation.Film(str(tmp_path), np.zeros((animation.PANEL, 784)), (28, 28, 1),
+                          "affine")
     film.resume(10)
     assert film.steps == [] and "damaged" in capsys.readouterr().out
 
@@ -303,6 +304,7 @@ def test_ctrl_c_while_predict_starts_leaves_no_traceback(tmp_path):
     assert proc.returncode in (-signal.SIGINT, 130) and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_a_closed_terminal_saves_as_ctrl_c_does(mnist_dir, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "train.py", "--data-dir", str(mnist_dir), "--ckpt-dir",
@@ -346,7 +348,7 @@ def test_a_model_saved_when_E_was_simards_warp_is_read_as_simard(tmp_path):
     old = {"stn": True, "distortion": "E", "loc_head": "identity", "image_size": 28}
     (tmp_path / checkpoints.CONFIG_FILE).write_text(json.dumps(old))
     assert checkpoints.read_config(tmp_path) == dict(old, distortion="simard",
-                                                     transform="affine")
+                                                     transform="affine", loc_start_scale=1.0)
     # resuming it on the paper's E is refused; on simard it goes on
     paper_e, _ = configs.load("E", "mnist")
     with pytest.raises(checkpoints.CheckpointError, match="distortion simard, not E"):
@@ -355,5 +357,5 @@ def test_a_model_saved_when_E_was_simards_warp_is_read_as_simard(tmp_path):
     # a model saved with its transformer keeps its names
     new = dict(old, transform="affine")
     (tmp_path / checkpoints.CONFIG_FILE).write_text(json.dumps(new))
-    assert checkpoints.read_config(tmp_path) == new
+    assert checkpoints.read_config(tmp_path) == dict(new, loc_start_scale=1.0)
     checkpoints.prepare_dir(str(tmp_path), paper_e)

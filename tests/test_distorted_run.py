@@ -1,4 +1,5 @@
 """Training and predicting on distorted digits, and the rotation the benchmark reports."""
+import argparse
 import json
 import os
 import re
@@ -9,7 +10,6 @@ from PIL import Image
 
 import predict
 import train
-from benchmarks import measures
 from mnist_stn import animation, data, distort
 from mnist_stn.compat import tf
 
@@ -61,21 +61,7 @@ def test_default_checkpoint_dirs_follow_the_named_run():
     assert predict.parse_args(["--distortion", "R"]).ckpt_dir == "checkpoints/R"
 
 
-def test_residual_rotation_of_a_perfect_and_of_a_lazy_stn():
-    with distort.Distorter("R", seed=3) as distorter:
-        _, params = distorter(np.zeros((200, 784), np.float32), return_params=True)
-    matrices = params["matrix"]                               # (N, 2, 3) canvas -> digit
-    # An STN that undoes the rotation exactly: theta's linear part is M's inverse.
-    perfect = np.concatenate([np.linalg.inv(matrices[:, :, :2]),
-                              np.zeros((200, 2, 1))], axis=2).reshape(-1, 6)
-    np.testing.assert_allclose(measures.residual_rotation(matrices, perfect), 0, atol=1e-9)
-    # An STN that does nothing leaves the applied rotation, up to the sign convention.
-    lazy = np.tile([1.0, 0, 0, 0, 1.0, 0], (200, 1))
-    left = measures.residual_rotation(matrices, lazy)
-    np.testing.assert_allclose(np.abs(left), np.abs(params["angle"]), atol=1e-9)
-    assert np.degrees(left).std() > 40
-
-
+@pytest.mark.slow
 def test_the_distorted_benchmark_records_a_run(mnist_dir, have_real_mnist, tmp_path):
     from benchmarks import distorted
     results = tmp_path / "r.json"
@@ -159,17 +145,29 @@ def test_the_distorted_benchmark_refuses_what_cannot_run(capsys):
                         (["--seeds", "-1"], "--seed must be in 0..4294967295, not -1"),
                         (["--seeds", str(2 ** 32)], "--seed must be in 0..4294967295"),
                         (["--seeds", "one"], "--seeds takes comma-separated integers"),
-                        (["--configs", "STN"], "unknown runs ['STN']"),
-                        (["--configs", "mnist"], "unknown runs ['mnist']")):
+                        (["--configs", "STN"], "no run 'STN' in the mnist wing"),
+                        (["--configs", "mnist"], "runs ['mnist'] are not of this benchmark"),
+                        (["--configs", "R", "--no-stn", "--transform", "tps"],
+                         "a CNN without the STN has no transformer")):
         refused(distorted.main, flags, says, capsys)
 
 
-def test_the_distorted_benchmark_has_at_most_ten_flags(capsys):
+def test_the_distorted_benchmark_has_at_most_twelve_flags(capsys):
     from benchmarks import distorted
     with pytest.raises(SystemExit):
         distorted.main(["--help"])
     flags = set(re.findall(r"^  (--[a-z-]+)", capsys.readouterr().out, re.M)) - {"--help"}
-    assert 5 <= len(flags) <= 10, flags
+    assert 5 <= len(flags) <= 12, flags
+
+
+def test_a_trial_keeps_its_checkpoints_and_figures_beside_its_results(tmp_path):
+    from benchmarks import common
+    trial = argparse.Namespace(results=str(tmp_path / "trial.json"), ckpt_root=None)
+    assert common.keep_beside_results(trial, "distorted") == str(tmp_path / "trial-figures")
+    assert trial.ckpt_root == str(tmp_path / "trial-checkpoints")
+    own = argparse.Namespace(results=common.results_path("distorted"), ckpt_root=None)
+    assert common.keep_beside_results(own, "distorted") is None
+    assert own.ckpt_root == os.path.join(common.CKPT_ROOT, "distorted")
 
 
 def test_two_benchmarks_on_one_results_file_keep_each_others_records(tmp_path):
@@ -185,6 +183,7 @@ def test_two_benchmarks_on_one_results_file_keep_each_others_records(tmp_path):
     assert (tmp_path / "r.md").read_text() == "a\nb\n"
 
 
+@pytest.mark.slow
 def test_remeasure_finds_the_box_again(mnist_dir, tmp_path):
     from benchmarks import distorted
     results = tmp_path / "r.json"
@@ -226,6 +225,7 @@ def test_a_benchmark_stopped_by_ctrl_c_exits_130_without_a_traceback():
     assert finished.value.code is None                  # exit status 0
 
 
+@pytest.mark.slow
 def test_a_trial_never_replaces_a_recorded_run_and_a_stopped_one_resumes(mnist_dir, tmp_path,
                                                                          capsys):
     from benchmarks import distorted
@@ -254,6 +254,7 @@ def test_a_trial_never_replaces_a_recorded_run_and_a_stopped_one_resumes(mnist_d
     assert again["train_minutes"] > 0 and again["frame_share"] is None
 
 
+@pytest.mark.slow
 def test_the_distorted_benchmark_measures_a_spline_run(mnist_dir, tmp_path):
     from benchmarks import distorted
     results = tmp_path / "r.json"
@@ -270,10 +271,11 @@ def test_the_mnist_benchmark_refuses_what_cannot_train(capsys):
     from benchmarks import mnist
     for flags, says in ((["--steps", "0"], "--steps must be at least 1"),
                         (["--seeds", "-1"], "--seed must be in 0..4294967295"),
-                        (["--configs", "STN"], "unknown runs ['STN']")):
+                        (["--configs", "STN"], "no run 'STN' in the mnist wing")):
         refused(mnist.main, flags, says, capsys)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, size", [("RTS-projective", 8), ("R-tps", 32)])
 def test_each_transformer_trains_films_and_predicts(fake_mnist_dir, tmp_path, capsys, name,
                                                     size):
@@ -292,3 +294,15 @@ def test_each_transformer_trains_films_and_predicts(fake_mnist_dir, tmp_path, ca
     out = capsys.readouterr().out
     assert "What the STN did to the test digits: turned by" in out
     assert (tmp_path / "out" / predict.GRID_FILE).stat().st_size > 1000
+
+
+def test_a_damaged_results_file_is_one_line_and_kept(tmp_path, capsys):
+    from benchmarks import common, distorted
+    results = tmp_path / "r.json"
+    results.write_text("{broken")
+    with pytest.raises(SystemExit) as stop:
+        common.run_main(lambda: distorted.main(["--configs", "R", "--results", str(results)]))
+    assert stop.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot read {results}") and len(err.splitlines()) == 1
+    assert results.read_text() == "{broken"

@@ -18,7 +18,7 @@ def digit(mnist_dir):
 
 @pytest.fixture
 def explorer(digit):
-    ex = explore.Explorer(digit)
+    ex = explore.Explorer(digit, "affine")
     yield ex
     ex.close()
 
@@ -105,6 +105,7 @@ def test_bad_values_are_one_error_line(flags, message, capsys):
 @pytest.mark.parametrize("name, message", [
     ("no_such_folder/x.png", "there is no folder"),
     ("x.nosuchformat", "name a file ending in one of"),
+    (".", "is a folder; name a file in it"),
 ])
 def test_a_save_path_that_cannot_be_written_is_refused_first(tmp_path, capsys, name, message):
     with pytest.raises(SystemExit) as stop:
@@ -158,7 +159,7 @@ def test_dragging_a_spline_control_point_bends_the_grid(digit):
         assert np.abs(ex.output() - digit).max() > 0.1
         assert "bent" in ex.output_ax.get_title()
         ex.sliders["zoom-x"].set_val(2.0)            # the affine part zooms, the bend stays
-        assert geometry.decompose(ex.theta[None], 28)["bend"][0] > 0.5
+        assert geometry.decompose(ex.theta[None], 28, "tps")["bend"][0] > 0.5
         np.testing.assert_allclose(ex.output(), stn_output(digit, ex.theta, "tps"), atol=1e-6)
     finally:
         ex.close()

@@ -1,13 +1,17 @@
 """images.py on drawings made here: inversion, 20-px fit, mass centring, formats, errors."""
+import errno
+import os
 import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from mnist_stn import images
 from mnist_stn.compat import tf
 from mnist_stn.constants import IMAGE_SIZE, PIXEL_SCALE
 from mnist_stn.images import MAX_SIDE, ImageError, load_image, prepare, to_mnist
@@ -325,6 +329,7 @@ def test_a_white_digit_on_a_transparent_background_is_a_digit(tmp_path):
     np.testing.assert_allclose(out, bar_expected(), atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".jpg", ".png"])
 def test_a_huge_picture_is_shrunk_while_read(tmp_path, suffix):
     # 10000x10000: 1.2 GB as float RGB; read whole it peaked near 5 GB
@@ -347,3 +352,31 @@ def test_a_huge_picture_is_shrunk_while_read(tmp_path, suffix):
     assert max(height, width) <= MAX_SIDE
     assert grown_mb < 600, f"reading it grew the process by {grown_mb} MB"
     assert ink > 100                                     # the bar is there, 20 px long
+
+
+def test_a_picture_too_large_to_read_says_so(tmp_path):
+    # a PNG header of 20000 x 20000 (400 million pixels, beyond Pillow's limit): the size
+    # is refused as too large, not as "not a PNG"
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)     # 8-bit gray
+    path = tmp_path / "wall.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    with pytest.raises(images.ImageError, match="too large to read") as error:
+        images.prepare(str(path))
+    assert "not a PNG" not in str(error.value)
+
+
+def test_a_file_cut_short_by_a_full_disk_never_takes_the_name(tmp_path):
+    path = tmp_path / "grid.png"
+    path.write_bytes(b"the old figure")
+
+    def full_disk(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"half a fig")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(OSError) as error:
+        images.write_whole(str(path), full_disk)
+    assert error.value.filename == str(path) and error.value.errno == errno.ENOSPC
+    assert path.read_bytes() == b"the old figure" and os.listdir(tmp_path) == ["grid.png"]

@@ -44,7 +44,8 @@ def test_parameter_counts():
 def test_the_identity_head_starts_at_exactly_the_identity():
     batch = np.random.RandomState(4).rand(2, IMAGE_PIXELS).astype(np.float32)
     with tf.Graph().as_default(), tf.Session() as sess:
-        g = model.build_graph({"stn": True, "image_size": 28, "loc_head": "identity"})
+        g = model.build_graph({"stn": True, "image_size": 28, "loc_head": "identity",
+                               "loc_start_scale": 1.0, "transform": "affine"})
         assert count(g["loc_variables"]) == LOC_NET_PARAMS
         sess.run(tf.global_variables_initializer())
         np.testing.assert_array_equal(sess.run(g["theta"], {g["images"]: batch}),
@@ -154,7 +155,8 @@ def test_a_zoomed_start_samples_the_centre_of_the_canvas():
 def test_build_graph_feeds_train_and_predict():
     # the nodes both scripts use: loss and accuracy against NumPy on fixed logits
     with tf.Graph().as_default(), tf.Session() as sess:
-        g = model.build_graph({"stn": True, "image_size": 28, "loc_head": "tutorial"})
+        g = model.build_graph({"stn": True, "image_size": 28, "loc_head": "tutorial",
+                               "loc_start_scale": 1.0, "transform": "affine"})
         assert g["input_shape"] == (28, 28, 1) and g["theta"] is not None
         sess.run(tf.global_variables_initializer())
         batch = np.random.RandomState(3).rand(4, IMAGE_PIXELS).astype(np.float32)
@@ -172,12 +174,13 @@ def test_build_graph_feeds_train_and_predict():
         assert g["theta"] is None and g["rectified"].shape.as_list() == [None, 42, 42, 1]
 
 
-def test_describe_names_model_and_distortion():
-    assert model.describe({"stn": True, "loc_head": "tutorial", "distortion": "none"}) == "STN"
-    assert model.describe({"stn": False, "loc_head": "identity", "distortion": "RTS"}) == \
-        "CNN on RTS"
-    assert model.describe({"stn": True, "loc_head": "identity", "distortion": "R"}) == \
-        "STN (identity loc head) on R"
+def test_describe_names_model_transformer_and_distortion():
+    assert model.describe({"stn": True, "loc_head": "tutorial", "distortion": "none",
+                           "transform": "affine"}) == "STN (affine)"
+    assert model.describe({"stn": False, "loc_head": "identity", "distortion": "RTS",
+                           "transform": "affine"}) == "CNN on RTS"
+    assert model.describe({"stn": True, "loc_head": "identity", "distortion": "R",
+                           "transform": "tps"}) == "STN (tps, identity loc head) on R"
 
 
 def started(transform, batch):
@@ -201,7 +204,23 @@ def test_each_transformer_starts_at_its_identity(transform, size):
     np.testing.assert_allclose(rectified, affine, atol=1e-5, rtol=0)
 
 
-def test_the_tutorial_head_is_for_the_affine_transformer_only():
-    with tf.Graph().as_default(), pytest.raises(ValueError, match="tutorial's tanh head"):
-        model.build_graph({"stn": True, "image_size": 28, "loc_head": "tutorial",
-                           "transform": "tps"})
+@pytest.mark.parametrize("transform", ["projective", "tps"])
+def test_the_tutorial_head_takes_any_transformer(transform):
+    # tanh over the transformer's identity bias plus the random last weights' term:
+    # with those weights zeroed, theta is tanh(identity) exactly
+    batch = np.random.RandomState(6).rand(3, IMAGE_PIXELS).astype(np.float32)
+    with tf.Graph().as_default(), tf.Session() as sess:
+        g = model.build_graph({"stn": True, "image_size": 28, "loc_head": "tutorial",
+                               "loc_start_scale": 1.0, "transform": transform})
+        sess.run(tf.global_variables_initializer())
+        theta = sess.run(g["theta"], {g["images"]: batch})
+        assert theta.shape == (3, len(model.start_theta(transform)))
+        assert np.abs(theta).max() < 1 and theta.std(0).max() > 0     # tanh, and random
+        weights = [v for v in tf.global_variables() if v.name == "loc_layer_4/weights:0"][0]
+        sess.run(weights.assign(tf.zeros_like(weights)))
+        np.testing.assert_allclose(sess.run(g["theta"], {g["images"]: batch}),
+                                   np.tile(np.tanh(model.start_theta(transform)), (3, 1)),
+                                   rtol=1e-6)
+    with tf.Graph().as_default(), pytest.raises(ValueError, match="loc_head must be one of"):
+        model.build_graph({"stn": True, "image_size": 28, "loc_head": "tanh",
+                           "loc_start_scale": 1.0, "transform": transform})

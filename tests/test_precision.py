@@ -52,7 +52,7 @@ def test_bf16_identity_stn_returns_its_input(size):
     # on 28x28 the identity returns the input; a 42x42 canvas is resampled to 28x28,
     # exactly as in float32
     identity = np.array([1, 0, 0, 0, 1, 0], np.float32)
-    config = {"stn": True, "loc_head": "identity"}
+    config = {"stn": True, "loc_head": "identity", "loc_start_scale": 1.0, "transform": "affine"}
     batch, (bf16,) = stn_outputs(config, [identity], size, "bf16")
     _, (fp32,) = stn_outputs(config, [identity], size, "fp32")
     np.testing.assert_allclose(bf16, fp32, atol=1e-5, rtol=0)
@@ -66,7 +66,7 @@ def test_bf16_leaves_theta_and_the_sampler_in_float32():
     a = np.radians(30)
     theta = np.array([0.8 * np.cos(a), -np.sin(a), 0.1, np.sin(a), 0.9 * np.cos(a), -0.05],
                      np.float32)
-    config = {"stn": True, "loc_head": "identity"}
+    config = {"stn": True, "loc_head": "identity", "loc_start_scale": 1.0, "transform": "affine"}
     _, (fp32,) = stn_outputs(config, [theta], 42, "fp32")
     _, (bf16,) = stn_outputs(config, [theta], 42, "bf16")
     np.testing.assert_allclose(bf16, fp32, atol=1e-5, rtol=0)

@@ -51,6 +51,7 @@ def test_sampler_table_shows_every_variant_timed():
     assert row == "| 50 x 28x28x1 -> 28x28 | 2.00 | 1.00 | 2.00x | 1.60 | 1.25x |"
 
 
+@pytest.mark.slow
 def test_the_transformers_part_times_each_transformer_and_keeps_its_record(tmp_path, capsys):
     results = tmp_path / "speed.json"
     speed.main(["--parts", "transformers", "--steps", "1", "--calls", "1",

@@ -8,7 +8,7 @@ from helpers import grid_points, stn_gradients, tps_sources
 from mnist_stn import precision
 from mnist_stn.compat import tf
 
-IDENTITY_8 = list(transformer.IDENTITY_HOMOGRAPHY)
+IDENTITY_8 = list(transformer.TRANSFORMS["projective"].identity)
 K = transformer.TPS_GRID ** 2
 
 
@@ -192,6 +192,7 @@ def test_the_horizon_leaves_no_nan_in_the_gradient():
 
 
 def test_an_unknown_transform_is_refused():
-    with tf.Graph().as_default(), pytest.raises(ValueError, match="affine, projective or tps"):
+    with tf.Graph().as_default(), pytest.raises(ValueError,
+                                                 match="one of affine, projective, tps"):
         transformer.spatial_transformer_network(tf.zeros([1, 4, 4, 1]), tf.zeros([1, 6]),
                                                 transform="elastic")

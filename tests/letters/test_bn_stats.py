@@ -35,7 +35,8 @@ def tiny_model(seed, count, stn, norm):
     batch = np.random.RandomState(seed).rand(count, SIZE * SIZE * CHANNELS).astype(np.float32)
     tf.set_random_seed(0)
     return batch, model.build_graph({"stn": stn, "width": 0.05, "bn": "after-relu",
-                                     "pixel_range": "0,1", "norm": norm})
+                                     "pixel_range": "0,1", "norm": norm,
+                                     "transform": "affine"})
 
 
 def test_plain_model_then_tests_as_it_trains():

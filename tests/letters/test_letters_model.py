@@ -11,6 +11,7 @@ from letters.data import LETTERS, NUM_LETTERS, SIZE
 from mnist_stn import checkpoints, configs, images
 from mnist_stn.optimizers import AMSGradOptimizer
 from mnist_stn.compat import tf
+from mnist_stn.constants import PIXEL_RANGES
 
 PIXELS = SIZE * SIZE * 3
 
@@ -61,7 +62,7 @@ def test_width_multiplier_scales_channels():
     assert shapes["classifier/conv_4/weights:0"] == [3, 3, 16, NUM_LETTERS]
 
 
-@pytest.mark.parametrize("pixel_range", model.PIXEL_RANGES)
+@pytest.mark.parametrize("pixel_range", PIXEL_RANGES)
 def test_untrained_stn_is_the_identity(pixel_range):
     # zero loc weights and the identity bias: the STN returns its input, and the
     # returned images are in [0, 1] whatever range the model works in
@@ -224,11 +225,11 @@ def letters(tmp_path_factory):
 def trained_letters(tmp_path_factory, letters):
     ckpt = tmp_path_factory.mktemp("letters-stn")
     # the tutorial's set-up, small: plain batch norm, since with renorm r and d undo the
-    # normalisation until its averages settle (~100 steps at momentum 0.99), and 150
+    # normalisation until its averages settle (~100 steps at momentum 0.99), and 100
     # steps learn little
-    config = configs.train_config("letters-tutorial", "letters", str(ckpt), steps=150,
+    config = configs.train_config("letters-tutorial", "letters", str(ckpt), steps=100,
                                   learning_rate=3e-3, log_every=10, eval_every=40,
-                                  save_every=40)
+                                  save_every=40, frames=0)
     config.model.update(width=0.125, norm="plain")
     return ckpt, train.train(config, letters[1])
 
@@ -236,12 +237,13 @@ def trained_letters(tmp_path_factory, letters):
 def test_letters_training_loss_falls(trained_letters):
     ckpt, metrics = trained_letters
     losses = [loss for _, loss in metrics["losses"]]
-    assert len(losses) == 15
-    # from chance, ln 26 = 3.26, down by more than 0.3 (about 0.6 when measured)
+    assert len(losses) == 10
+    # from chance, ln 26 = 3.26, down by more than 0.3 (about 0.4 when measured)
     assert np.mean(losses[:3]) > 3.0
     assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.3
     assert json.loads((ckpt / checkpoints.CONFIG_FILE).read_text()) == {
-        "stn": True, "width": 0.125, "bn": "after-relu", "pixel_range": "0,1", "norm": "plain"}
+        "stn": True, "width": 0.125, "bn": "after-relu", "pixel_range": "0,1", "norm": "plain",
+        "transform": "affine"}
     assert metrics["batch_size"] == 32 and metrics["optimizer"] == "adam"
 
 
@@ -288,7 +290,7 @@ def test_letters_runs_are_the_tutorials_settings():
     assert (config.batch_size, config.learning_rate, config.lr_schedule, config.optimizer,
             config.keep_prob, config.loc_keep_prob) == (32, 1e-3, "constant", "adam", 0.8, 0.8)
     assert config.model == {"stn": True, "width": 1.0, "bn": "after-relu",
-                            "pixel_range": "-1,1", "norm": "renorm"}
+                            "pixel_range": "-1,1", "norm": "renorm", "transform": "affine"}
     assert config.ckpt_dir == "checkpoints/letters" and config.steps == 9000
     tutorial, _ = train.parse_args(["--config", "letters-tutorial"])
     assert tutorial.model["pixel_range"] == "0,1" and tutorial.steps == 2500
