@@ -100,3 +100,23 @@ def test_turn_left_by_band_of_the_applied_turn():
     # an STN that turns nothing leaves each digit short by all of its turn
     assert bands[0]["short"] == pytest.approx(7.5) and bands[5]["short"] == pytest.approx(85)
     assert bands[5]["std_from_own_pose"] == pytest.approx(np.std([-80.0, 90.0]))
+
+
+def test_the_protocol_measures_ink_where_it_is_put(fake_mnist_dir, tmp_path):
+    from benchmarks import protocol
+    # one lit pixel: its distance from the canvas centre, by hand
+    canvas = np.zeros((1, 42, 42))
+    canvas[0, 5, 30] = 1.0
+    np.testing.assert_allclose(protocol.ink_centre_distance(canvas, 42),
+                               [np.hypot(30 - 20.5, 5 - 20.5)])
+    # ink at the centre stays on the canvas under a 2x zoom; a corner's leaves it
+    centre, corner = np.zeros((2, 784)), np.zeros((2, 784))
+    centre[:, 14 * 28 + 14] = corner[:, 0] = 1.0
+    homographies = np.stack([np.eye(3), np.diag([0.5, 0.5, 1.0])])    # canvas -> digit
+    np.testing.assert_allclose(protocol.p_ink_outside(centre, homographies), [0, 0])
+    np.testing.assert_allclose(protocol.p_ink_outside(corner, homographies), [0, 1])
+    table = tmp_path / "protocol.md"
+    protocol.main(["--data-dir", str(fake_mnist_dir), "--table", str(table)])
+    rows = [line for line in table.read_text().splitlines() if line.startswith("| ")][2:]
+    assert [row.split(" |")[0] for row in rows] == [
+        "| RTS (42x42)", "| clutter (60x60)", "| P (28x28)", "| E (28x28)", "| simard (28x28)"]

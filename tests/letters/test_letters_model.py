@@ -225,9 +225,9 @@ def letters(tmp_path_factory):
 def trained_letters(tmp_path_factory, letters):
     ckpt = tmp_path_factory.mktemp("letters-stn")
     # the tutorial's set-up, small: plain batch norm, since with renorm r and d undo the
-    # normalisation until its averages settle (~100 steps at momentum 0.99), and 100
+    # normalisation until its averages settle (~100 steps at momentum 0.99), and 150
     # steps learn little
-    config = configs.train_config("letters-tutorial", "letters", str(ckpt), steps=100,
+    config = configs.train_config("letters-tutorial", "letters", str(ckpt), steps=150,
                                   learning_rate=3e-3, log_every=10, eval_every=40,
                                   save_every=40, frames=0)
     config.model.update(width=0.125, norm="plain")
@@ -237,8 +237,8 @@ def trained_letters(tmp_path_factory, letters):
 def test_letters_training_loss_falls(trained_letters):
     ckpt, metrics = trained_letters
     losses = [loss for _, loss in metrics["losses"]]
-    assert len(losses) == 10
-    # from chance, ln 26 = 3.26, down by more than 0.3 (about 0.4 when measured)
+    assert len(losses) == 15
+    # from chance, ln 26 = 3.26, down by more than 0.3 (about 0.6 when measured)
     assert np.mean(losses[:3]) > 3.0
     assert np.mean(losses[-3:]) < np.mean(losses[:3]) - 0.3
     assert json.loads((ckpt / checkpoints.CONFIG_FILE).read_text()) == {
