@@ -18,7 +18,8 @@ own statistics, and with the statistics re-estimated over the training set witho
 dropout (benchmarks/bn_stats.py); it also measures every kept STN again (its zoom, and
 where it moves the letter's own strokes, drawn again from the generation seed).
 --batch-norm picks batch renormalisation (the tutorial's, letters.train's default) or
-plain batch norm; plain runs are recorded apart, as "<name> [plain BN]".
+plain batch norm. Each record names its run in fields (part, run, norm, pixel_range,
+seed); the tables label a plain one "<name> [plain BN]".
 Each run is recorded in --results (JSON) and the tables in --table are rebuilt from
 all recorded runs; a run made with several --seeds shows their mean and range.
 """
@@ -45,10 +46,13 @@ SEED_ACCURACY = {"STN-CNN": 99.4, "CNN": 98.5}
 TUTORIAL = configs.train_config("letters-tutorial", "letters", "")
 TUTORIAL_MODEL = TUTORIAL.model
 FIGURE = os.path.join("docs", "letters.png")     # the committed figure of the records
-PLAIN = " [plain BN]"    # the record names of runs with plain batch norm
-SIGNED = " [pixels in [-1, 1]]"   # ... and of main runs with pixels in [-1, 1]
-# every tag a main run's name may carry, in the order of the tables' rows
-MAIN_TAGS = ("", SIGNED, PLAIN, PLAIN + SIGNED)
+# A record says which run it is in fields: "part" (main, ablation, bnstats), "run" (the
+# model, STN-CNN or CNN, or the ablation's name), "norm", "pixel_range" and "seed". Its
+# name in tables and its key are made from them (``label``, ``record_key``), never read.
+PLAIN = " [plain BN]"    # the label of a run with plain batch norm
+SIGNED = " [pixels in [-1, 1]]"   # ... and of a main run with pixels in [-1, 1]
+# the main runs' variants, in the order of the tables' rows: (norm, pixel_range)
+MAIN_VARIANTS = (("renorm", "0,1"), ("renorm", "-1,1"), ("plain", "0,1"), ("plain", "-1,1"))
 # name, what changes (model settings, then training settings), what the tutorial reported
 ABLATIONS = [
     ("as the tutorial: BN after ReLU, pixels in [0, 1], Adam", {}, {}, ""),
@@ -184,16 +188,33 @@ def batch_statistics_accuracy(restored, dataset, batch_size):
     return 100 * correct / dataset.num_examples
 
 
-def record_key(part, name, seed):
-    """'main/STN-CNN' for seed 0 (the records before seeds were counted), then
-    'main/STN-CNN [seed 1]'..."""
-    return f"{part}/{name}" + (f" [seed {seed}]" if seed else "")
+def variant(part, run, norm, pixel_range, seed):
+    """The fields that say which run a record is."""
+    return {"part": part, "run": run, "norm": norm, "pixel_range": pixel_range, "seed": seed}
 
 
-def by_seed(records, part, name):
-    """The records of one run over all its seeds, in seed order."""
-    return [r for key, r in sorted(records.items(), key=lambda item: item[1].get("seed", 0))
-            if key == f"{part}/{name}" or key.startswith(f"{part}/{name} [seed ")]
+def label(fields):
+    """A run's name in the tables: 'STN-CNN', 'CNN [plain BN] [pixels in [-1, 1]]',
+    'AMSGrad [plain BN]' (an ablation's pixels are its own question, not a tag)."""
+    signed = fields["run"] in SEED_ACCURACY and fields["pixel_range"] == "-1,1"
+    return (fields["run"] + (PLAIN if fields["norm"] == "plain" else "")
+            + (SIGNED if signed else ""))
+
+
+def record_key(fields):
+    """A record's key in --results, made from its fields: 'main/STN-CNN' for seed 0
+    (the records before seeds were counted), then 'main/STN-CNN [seed 1]'..."""
+    seed = fields["seed"]
+    return f"{fields['part']}/{label(fields)}" + (f" [seed {seed}]" if seed else "")
+
+
+def by_seed(records, part, run, norm, pixel_range=None):
+    """The records of one run over all its seeds, in seed order (an ablation's
+    pixel_range: None, whichever its variant has)."""
+    def same(r):
+        return (r.get("part"), r.get("run"), r.get("norm")) == (part, run, norm) and \
+            pixel_range in (None, r.get("pixel_range"))
+    return sorted((r for r in records.values() if same(r)), key=lambda r: r["seed"])
 
 
 def mean_wall(runs):
@@ -224,16 +245,17 @@ def tables(records):
         lines += [f"| {name} | {rate:.1f} |" for name, rate in speed["rates"].items()]
         lines += ["", f"Batch {speed['batch_size']}, {speed.get('precision', 'fp32')}, timed "
                       f"in one process on {speed['machine']}.", ""]
-    main = [(name + tag, by_seed(records, "main", name + tag))
-            for tag in MAIN_TAGS for name in SEED_ACCURACY]
+    main = [(label(variant("main", name, norm, pixels, 0)),
+             by_seed(records, "main", name, norm, pixels))
+            for norm, pixels in MAIN_VARIANTS for name in SEED_ACCURACY]
     main = [(name, runs) for name, runs in main if runs]
     if main:
         lines += ["| model | tutorial (400 epochs) | ours: test accuracy | validation "
                   "accuracy | steps x batch (epochs) | wall time |",
                   "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for name, runs in main:
-            seed = SEED_ACCURACY[name.split(" [")[0]]
             r = runs[0]
+            seed = SEED_ACCURACY[r["run"]]
             lines.append(f"| {name} | {seed}% | "
                          f"{over_seeds([r['test_accuracy'] for r in runs])} | "
                          f"{over_seeds([r['validation_accuracy'] for r in runs])} | "
@@ -243,11 +265,12 @@ def tables(records):
             {f"{r['machine']}, {r.get('precision', 'fp32')}" for _, runs in main
              for r in runs})) + ".", ""]
     columns = ("moving_averages", "batch_statistics", "reestimated")
-    bn = {name + tag: [[r.get(column) for r in by_seed(records, "bnstats", name + tag)]
-                       for column in columns]
-          for tag in MAIN_TAGS for name in list(SEED_ACCURACY) + [n for n, *_ in ABLATIONS]}
-    bnstats = [(name + tag, bn[name + tag]) for tag in MAIN_TAGS
-               for name in SEED_ACCURACY if bn[name + tag][0]]
+    def bn_columns(name, norm, pixels):
+        runs = by_seed(records, "bnstats", name, norm, pixels)
+        return [[r.get(column) for r in runs] for column in columns]
+    bnstats = [(label(variant("main", name, norm, pixels, 0)), bn_columns(name, norm, pixels))
+               for norm, pixels in MAIN_VARIANTS for name in SEED_ACCURACY]
+    bnstats = [(name, values) for name, values in bnstats if values[0]]
     if bnstats:
         lines += ["| model | test accuracy, BN as trained (moving averages) | BN with the "
                   "statistics of each test batch of 32 | statistics re-estimated on the "
@@ -255,11 +278,13 @@ def tables(records):
         lines += [f"| {name} | " + " | ".join(over_seeds(column) for column in values) + " |"
                   for name, values in bnstats]
         lines += ["", "The main runs' checkpoints, no dropout in any column.", ""]
-    runs_of = (("main", list(SEED_ACCURACY), MAIN_TAGS),
-               ("ablation", [n for n, *_ in ABLATIONS], ("", PLAIN)))
-    effects = [(name + tag, [r for r in by_seed(records, part, name + tag)
-                             if "theta_det_mean" in r])
-               for part, names, tags in runs_of for tag in tags for name in names]
+    rows = ([("main", name, norm, pixels) for norm, pixels in MAIN_VARIANTS
+             for name in SEED_ACCURACY]
+            + [("ablation", name, norm, None) for norm in ("renorm", "plain")
+               for name, *_ in ABLATIONS])
+    effects = [(label(variant(part, name, norm, pixels, 0)),
+                [r for r in by_seed(records, part, name, norm, pixels) if "theta_det_mean" in r])
+               for part, name, norm, pixels in rows]
     effects = [(name, runs) for name, runs in effects if runs]
     if effects:
         def offsets(runs, name):
@@ -278,19 +303,21 @@ def tables(records):
         lines += ["", "Over the 1,000 test letters; below 1, the STN enlarges. The letter: "
                       "its strokes as drawn, before the noise dots and curve (in its "
                       "colour) were drawn over it.", ""]
-    ablations = [(name + plain, by_seed(records, "ablation", name + plain), said)
-                 for plain in ("", PLAIN) for name, _, _, said in ABLATIONS]
-    ablations = [row for row in ablations if row[1]]
+    ablations = [(label(variant("ablation", name, norm, None, 0)), norm, name,
+                  by_seed(records, "ablation", name, norm), said)
+                 for norm in ("renorm", "plain") for name, _, _, said in ABLATIONS]
+    ablations = [row for row in ablations if row[3]]
     if ablations:
-        first = ablations[0][1][0]
+        first = ablations[0][3][0]
         lines += ["| STN-CNN variant | test accuracy | the same, BN with batch statistics "
                   "| the same, statistics re-estimated | validation loss | final training "
                   "loss | the tutorial said |", "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
-        for name, runs, said in ablations:
+        for name, norm, run, runs, said in ablations:
             loss = [over_seeds([r[key] for r in runs], 3, "") for key in
                     ("validation_loss", "final_train_loss")]
+            bn = bn_columns(run, norm, None)
             lines.append(f"| {name} | {over_seeds([r['test_accuracy'] for r in runs])} | "
-                         f"{over_seeds(bn[name][1])} | {over_seeds(bn[name][2])} | "
+                         f"{over_seeds(bn[1])} | {over_seeds(bn[2])} | "
                          f"{loss[0]} | {loss[1]} | {said} |")
         lines += ["", f"Width {first['width']:g}, {first['steps']} steps x "
                       f"{first['batch_size']} ({first['epochs']:.0f} epochs) each; the "
@@ -329,7 +356,7 @@ def main(argv=None):
     parser.add_argument("--pixel-range", choices=PIXEL_RANGES,
                         default=TUTORIAL_MODEL["pixel_range"],
                         help="pixels of the main runs (the ablations have their own "
-                             "question): the tutorial's [0, 1], or [-1, 1], recorded as "
+                             "question): the tutorial's [0, 1], or [-1, 1], labelled "
                              f"'<model>{SIGNED}' (default: %(default)s)")
     parser.add_argument("--variants", default=",".join(str(i + 1) for i in range(len(ABLATIONS))),
                         help="which ablations to run, by number: " + "; ".join(
@@ -380,14 +407,15 @@ def main(argv=None):
         records.add("speed", {"rates": rates, "batch_size": batch,
                               "precision": args.precision, **common.stamp()})
 
-    suffix = PLAIN if args.batch_norm == "plain" else ""
-    signed = SIGNED if args.pixel_range == "-1,1" else ""
-
-    def tagged(name):       # a main run's name carries the pixels too
-        return name + suffix + (signed if name in SEED_ACCURACY else "")
+    def fields(part, name, seed):     # which run: the model's or ablation's own pixels
+        pixels = args.pixel_range if name in SEED_ACCURACY else next(
+            {**TUTORIAL_MODEL, **changes}["pixel_range"] for n, changes, *_ in ABLATIONS
+            if n == name)
+        return variant(part, name, args.batch_norm, pixels, seed)
 
     def run_dir(root, name, seed):
-        return ckpt_dir(root, tagged(name) + (f"-seed{seed}" if seed else ""))
+        return ckpt_dir(root, label(fields("main", name, seed))
+                        + (f"-seed{seed}" if seed else ""))
 
     def config(root, name, seed, model_changes=None, **changes):
         return dataclasses.replace(
@@ -407,11 +435,11 @@ def main(argv=None):
 
     if not args.skip_recorded:
         planned = (["speed"] if "speed" in parts else []) + [
-            record_key(part, name, seed) for seed in seeds
-            for part, names in (("main", [tagged(n) for n in SEED_ACCURACY]),
-                                ("ablation", [n + suffix for n, *_ in variants]),
-                                ("bnstats", [tagged(n) for n in list(SEED_ACCURACY)
-                                             + [n for n, *_ in ABLATIONS]]))
+            record_key(fields(part, name, seed)) for seed in seeds
+            for part, names in (("main", list(SEED_ACCURACY)),
+                                ("ablation", [n for n, *_ in variants]),
+                                ("bnstats", list(SEED_ACCURACY)
+                                 + [n for n, *_ in ABLATIONS]))
             if part in parts or (part == "ablation" and "ablations" in parts)
             for name in names]
         common.refuse_recorded(parser, records, planned, args.overwrite)
@@ -419,7 +447,8 @@ def main(argv=None):
     root = args.ckpt_root
     for seed in seeds if "main" in parts else ():
         for name in SEED_ACCURACY:
-            key = record_key("main", tagged(name), seed)
+            which = fields("main", name, seed)
+            key = record_key(which)
             if args.skip_recorded and key in records:
                 continue
             sets = datasets(seed)
@@ -428,20 +457,21 @@ def main(argv=None):
                                    "pixel_range": args.pixel_range},
                 steps=args.steps), sets,
                 strokes(sets.test) if name == "STN-CNN" else None)
-            records.add(key, {**result, "width": 1.0})
+            records.add(key, {**result, "width": 1.0, **which})
             if name == "STN-CNN" and seed == seeds[0]:
                 draw_figure(restored, sets.test, args.figure)
             restored.close()
     for seed in seeds if "ablations" in parts else ():
         for name, model_changes, changes, _ in variants:
-            key = record_key("ablation", name + suffix, seed)
+            which = fields("ablation", name, seed)
+            key = record_key(which)
             if args.skip_recorded and key in records:
                 continue
             sets = datasets(seed)
             restored, result = run(name, config(
                 root, name, seed, {**model_changes, "width": args.ablation_width},
                 steps=args.ablation_steps, **changes), sets, strokes(sets.test))
-            records.add(key, {**result, "width": args.ablation_width})
+            records.add(key, {**result, "width": args.ablation_width, **which})
             restored.close()
     for seed in seeds if "bnstats" in parts else ():
         sets = datasets(seed)
@@ -449,16 +479,16 @@ def main(argv=None):
         for name in list(SEED_ACCURACY) + [name for name, *_ in ABLATIONS]:
             folder = run_dir(root, name, seed)
             main_run = name in SEED_ACCURACY
-            name = tagged(name)
+            which = fields("bnstats", name, seed)
             if not os.path.isdir(folder):
-                print(f"bnstats: no checkpoint of {name}, seed {seed}, under {root}; "
-                      "skipped")
+                print(f"bnstats: no checkpoint of {label(which)}, seed {seed}, under "
+                      f"{root}; skipped")
                 continue
-            if args.skip_recorded and record_key("bnstats", name, seed) in records:
+            if args.skip_recorded and record_key(which) in records:
                 continue
             restored = checkpoints.Restored(folder, model.build_graph,
                                             precision=args.precision)
-            trained = record_key("main" if main_run else "ablation", name, seed)
+            trained = record_key({**which, "part": "main" if main_run else "ablation"})
             if restored.g["theta"] is not None and trained in records:
                 # measured again on the checkpoint as trained (the letter's strokes
                 # are newer than some records); the record's training fields kept
@@ -472,8 +502,8 @@ def main(argv=None):
             bn_stats.reestimate(restored.sess, restored.g, sets.train.images)
             record["reestimated"] = 100 * restored.evaluate(test.images,
                                                             test.labels)["accuracy"]
-            records.add(record_key("bnstats", name, seed),
-                        {**record, "seed": seed, "checkpoint": restored.checkpoint,
+            records.add(record_key(which),
+                        {**record, **which, "checkpoint": restored.checkpoint,
                          **common.stamp()})
             restored.close()
     print(tables(records.data))

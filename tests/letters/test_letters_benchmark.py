@@ -10,20 +10,25 @@ from benchmarks import letters as bench
 from letters import data as letters_data
 
 
-def main_record(accuracy, seed=None):
-    record = {"test_accuracy": accuracy, "validation_accuracy": accuracy - 1.0,
-              "steps": 100, "batch_size": 32, "epochs": 0.4, "wall_minutes": 2.0,
-              "machine": "test CPU"}
-    return record if seed is None else {**record, "seed": seed}
+def main_record(accuracy, seed=0, part="main", run="STN-CNN", norm="renorm",
+                pixel_range="0,1"):
+    return {"test_accuracy": accuracy, "validation_accuracy": accuracy - 1.0,
+            "steps": 100, "batch_size": 32, "epochs": 0.4, "wall_minutes": 2.0,
+            "machine": "test CPU", **bench.variant(part, run, norm, pixel_range, seed)}
+
+
+def recorded(*records):
+    """--results as the benchmark keeps them: each record under the key its fields make."""
+    return {bench.record_key(record): record for record in records}
 
 
 def test_main_table_gives_the_mean_and_range_over_seeds():
-    records = {"main/STN-CNN": main_record(98.0),                    # from before seeds
-               "main/STN-CNN [seed 2]": main_record(98.6, 2),
-               "main/STN-CNN [seed 1]": main_record(99.0, 1),
-               "main/STN-CNN [plain BN]": main_record(90.0),         # its own row
-               "main/CNN": main_record(97.0, 0)}
-    assert [r["seed"] for r in bench.by_seed(records, "main", "STN-CNN")[1:]] == [1, 2]
+    records = recorded(main_record(98.0), main_record(98.6, 2), main_record(99.0, 1),
+                       main_record(90.0, norm="plain"),                 # its own row
+                       main_record(97.0, 0, run="CNN"))
+    assert "main/STN-CNN [seed 2]" in records and "main/STN-CNN [plain BN]" in records
+    assert [r["seed"] for r in bench.by_seed(records, "main", "STN-CNN", "renorm", "0,1")] \
+        == [0, 1, 2]
     rows = {line.split(" | ")[0]: line for line in bench.tables(records).splitlines()
             if line.startswith("| ")}
     assert "| 98.5% (98.0-99.0, 3 seeds) | 97.5% (97.0-98.0, 3 seeds) |" in rows["| STN-CNN"]
@@ -34,9 +39,9 @@ def test_main_table_gives_the_mean_and_range_over_seeds():
 
 def test_a_resumed_run_is_marked_beside_its_wall_time():
     # its wall time is of the resumed process only, so the mean over seeds is too short
-    records = {"main/CNN [seed 0]": main_record(97.0, 0),
-               "main/CNN [seed 1]": {**main_record(98.0, 1), "wall_minutes": 1.0,
-                                     "resumed_at_step": 60}}
+    records = recorded(main_record(97.0, 0, run="CNN"),
+                       {**main_record(98.0, 1, run="CNN"), "wall_minutes": 1.0,
+                        "resumed_at_step": 60})
     row = next(line for line in bench.tables(records).splitlines()
                if line.startswith("| CNN |"))
     assert row.endswith("| 1.5 min (resumed) |")
@@ -72,7 +77,7 @@ def test_the_test_letters_strokes_are_drawn_again_only_for_the_generated_set(mon
 
 def test_skip_recorded_leaves_measured_checkpoints_alone(tmp_path, monkeypatch):
     # a re-run after a stop measures only the checkpoints not yet recorded
-    measured = bench.record_key("bnstats", "STN-CNN", 1)
+    measured = bench.record_key(bench.variant("bnstats", "STN-CNN", "renorm", "0,1", 1))
     results = tmp_path / "letters.json"
     results.write_text(json.dumps({measured: {"moving_averages": 97.0}}))
     for name in ("CNN-seed1", "STN-CNN-seed1"):
@@ -100,11 +105,11 @@ def test_the_stn_effect_reads_as_one_row_over_seeds():
               "validation_loss": 0.1, "final_train_loss": 0.1,
               "letter_offset_after_px": 14.0, "ink_offset_before_px": 7.0,
               "ink_offset_after_px": 6.0}
-    records = {"ablation/AMSGrad": {**main_record(96.0, 0), **effect},
-               "ablation/AMSGrad [seed 1]": {**main_record(97.0, 1), **effect,
-                                             "theta_det_mean": 0.6,
-                                             "letter_offset_after_px": 16.0},
-               "main/STN-CNN": {**main_record(98.0, 0), "theta_det_mean": 0.5}}
+    amsgrad = {"part": "ablation", "run": "AMSGrad"}
+    records = recorded({**main_record(96.0, 0, **amsgrad), **effect},
+                       {**main_record(97.0, 1, **amsgrad), **effect, "theta_det_mean": 0.6,
+                        "letter_offset_after_px": 16.0},
+                       {**main_record(98.0, 0), "theta_det_mean": 0.5})
     rows = [line for line in bench.tables(records).splitlines()
             if line.startswith("| AMSGrad |") or line.startswith("| STN-CNN |")]
     assert "| STN-CNN | 0.500 | - | - |" in rows
@@ -116,9 +121,10 @@ def test_main_runs_in_signed_pixels_are_their_own_rows_and_resume(tmp_path, monk
     # --pixel-range -1,1 trains both main models on pixels in [-1, 1], records them
     # apart from the tutorial's [0, 1] runs, and --skip-recorded leaves a recorded one
     results = tmp_path / "main.json"
-    done = bench.record_key("main", "STN-CNN" + bench.SIGNED, 1)
-    results.write_text(json.dumps({done: {**main_record(99.0, 1), "width": 1.0},
-                                   "main/CNN": {**main_record(97.0, 0), "width": 1.0}}))
+    done = main_record(99.0, 1, pixel_range="-1,1")
+    results.write_text(json.dumps(recorded({**done, "width": 1.0},
+                                           {**main_record(97.0, 0, run="CNN"), "width": 1.0})))
+    done = bench.record_key(done)
     trained = []
 
     class Restored:
@@ -128,7 +134,9 @@ def test_main_runs_in_signed_pixels_are_their_own_rows_and_resume(tmp_path, monk
     def run(name, config, optimizer, datasets, strokes=None):
         trained.append((name, config.model["pixel_range"], config.seed,
                         os.path.basename(config.ckpt_dir)))
-        return Restored(), {**main_record(98.0, config.seed), "model": config.model}
+        return Restored(), {"test_accuracy": 98.0, "validation_accuracy": 97.0, "steps": 100,
+                            "batch_size": 32, "epochs": 0.4, "wall_minutes": 2.0,
+                            "machine": "test CPU", "seed": config.seed, "model": config.model}
 
     monkeypatch.setattr(bench, "run", run)
     monkeypatch.setattr(bench.letters_data, "load_letters", lambda *a, **k: types.SimpleNamespace(
@@ -137,9 +145,10 @@ def test_main_runs_in_signed_pixels_are_their_own_rows_and_resume(tmp_path, monk
                 "--ckpt-root", str(tmp_path), "--results", str(results),
                 "--table", str(tmp_path / "main.md")])
     assert trained == [("CNN", "-1,1", 1, "CNN_pixels_in_-1_1_-seed1")]
-    recorded = json.loads(results.read_text())
-    assert recorded[done]["test_accuracy"] == 99.0          # not trained again
-    assert recorded["main/CNN [pixels in [-1, 1]] [seed 1]"]["test_accuracy"] == 98.0
+    kept = json.loads(results.read_text())
+    assert kept[done]["test_accuracy"] == 99.0              # not trained again
+    new = kept["main/CNN [pixels in [-1, 1]] [seed 1]"]
+    assert new["test_accuracy"] == 98.0 and (new["run"], new["pixel_range"]) == ("CNN", "-1,1")
     rows = [line.split(" | ")[:3] for line in (tmp_path / "main.md").read_text().splitlines()
             if line.startswith("| CNN")]
     assert rows == [["| CNN", "98.5%", "97.0%"], ["| CNN [pixels in [-1, 1]]", "98.5%", "98.0%"]]
