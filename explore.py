@@ -6,13 +6,15 @@
     python explore.py --theta=0.5,0,0.2,0,0.5,0 --save zoomed.png   # theta itself
     python explore.py --transform projective   # a homography: two more entries, a tilt
     python explore.py --transform tps          # a thin-plate spline: drag its points
+    python explore.py --transform attention    # a square window: a scale and a shift
 
 Left: the input, with a dot on every point the output reads (the sampling grid of the
 transformer's grid generator in ``transformer.py``). Right: what
 ``transformer.bilinear_sampler`` reads there, the STN's output for that theta. The
 sliders on the left say what theta does to the digit, as ``predict.py`` words it
 (turn, zoom, shear, shift: the affine part); those on the right are theta's entries
-(six, or eight for the projective, whose last two tilt the plane). A thin-plate
+(six, or eight for the projective, whose last two tilt the plane; an attention window
+has three, its scale and shift, and keeps only the zoom and shift of the moves). A thin-plate
 spline's 16 control points are drawn on the input: drag one to bend the grid. Moving
 either set of sliders moves the other. Without a display, ``--save`` writes the figure
 for the values given as flags.
@@ -39,6 +41,7 @@ THETA_RANGE = 2.0          # the raw sliders span [-2, 2] (the projective's tilt
 GRID_STEP = 2              # a dot for every second output point in each direction
 MAX_RAW_SLIDERS = 8        # theta's entries get sliders up to this many (a spline: drag)
 GRIP = 2.0                 # px: how near a click must be to grab a control point
+WINDOW_LABELS = ("scale s", "shift x", "shift y")   # an attention window's theta
 
 
 class Explorer:
@@ -86,8 +89,9 @@ class Explorer:
             ax = self.fig.add_axes([0.62, 0.36 - 0.042 * k, 0.28, 0.025])
             name = f"theta {k}"
             span = THETA_RANGE if k < 6 else THETA_RANGE / 4
-            self.sliders[name] = Slider(ax, f"theta[{k // 3}, {k % 3}]", -span, span,
-                                        valinit=start[k])
+            label = (WINDOW_LABELS[k] if transform == "attention"
+                     else f"theta[{k // 3}, {k % 3}]")
+            self.sliders[name] = Slider(ax, label, -span, span, valinit=start[k])
             self.sliders[name].on_changed(self._theta_moved)
         if transform == "tps":
             self.fig.text(0.55, 0.3, "drag the orange control points\non the input to bend "
@@ -132,6 +136,8 @@ class Explorer:
             self.theta = np.concatenate([affine, self.theta[6:]])
         elif self.transform == "tps":
             self.theta = spline_of(affine) + self.bend.ravel()
+        elif self.transform == "attention":
+            self.theta = window_of(affine)
         else:
             self.theta = affine
         self._quietly(lambda: [self.sliders[f"theta {k}"].set_val(self.theta[k])
@@ -200,6 +206,13 @@ class Explorer:
         self.sess.close()
 
 
+def window_of(affine):
+    """The attention window (3,) nearest the affine warp (6,): its mean zoom and its
+    shift (a window cannot turn, shear or stretch one axis)."""
+    a = np.asarray(affine, np.float64)
+    return np.array([(a[0] + a[4]) / 2.0, a[2], a[5]])
+
+
 def spline_of(affine):
     """The spline theta (32,) that moves every control point c to A c + t: the affine
     warp (6,) as a thin-plate spline."""
@@ -224,13 +237,13 @@ def build_parser():
                                  "(default: %(default)s)")
     parser.add_argument("--transform", choices=tuple(transformer.TRANSFORMS), default="affine",
                         help="the transformer: affine (the tutorial's), projective (two "
-                             "more entries that tilt the plane) or tps (a thin-plate "
-                             "spline whose 16 control points can be dragged) (default: "
-                             "%(default)s)")
+                             "more entries that tilt the plane), tps (a thin-plate "
+                             "spline whose 16 control points can be dragged) or attention "
+                             "(a square window: scale and shift) (default: %(default)s)")
     parser.add_argument("--theta", default=None,
                         help="theta's entries, comma-separated, instead of the moves "
                              "above: six, eight for the projective, 32 for the spline "
-                             "(each control point's move); write --theta=-1,0,0,0,1,0 when "
+                             "(each control point's move), three for attention (s, x, y); write --theta=-1,0,0,0,1,0 when "
                              "it starts with a minus")
     parser.add_argument("--save", default=None, metavar="PNG",
                         help="write the figure to this file instead of opening a window")
@@ -253,6 +266,8 @@ def parse_theta(parser, args):
                                      for flag, _, arg, _, _, _ in MOVES})
         if args.transform == "projective":
             return np.concatenate([affine, [0.0, 0.0]])
+        if args.transform == "attention":
+            return window_of(affine)
         return spline_of(affine) if args.transform == "tps" else affine
     try:
         theta = np.array([float(v) for v in args.theta.split(",")])

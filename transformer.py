@@ -20,9 +20,10 @@ static shape when it is known, so layers after it can be built without reshapes,
 non-finite sampling point (a NaN or infinite theta) reads 0 instead of crashing the
 gather with an out-of-range index.
 
-Beyond the tutorial, the STN paper's two other transformers feed the same sampler:
-``projective_grid_generator`` (a homography, 8 parameters) and ``tps_grid_generator``
-(a thin-plate spline through 4x4 control points). ``TRANSFORMS``, at the end of the
+Beyond the tutorial, the STN paper's other transformers feed the same sampler:
+``projective_grid_generator`` (a homography, 8 parameters), ``tps_grid_generator``
+(a thin-plate spline through 4x4 control points) and ``attention_grid_generator`` (a
+square window: one scale and a shift, 3 parameters, the paper's co-localisation). ``TRANSFORMS``, at the end of the
 file, declares every transformer once: how many parameters it takes, its identity and
 its grid generator. ``spatial_transformer_network``'s ``transform`` picks one by name;
 the affine warp stays the default and unchanged.
@@ -61,10 +62,11 @@ def spatial_transformer_network(input_fmap, theta, out_dims=None, transform="aff
       theta: (B, P), P the transformer's ``TRANSFORMS[transform].size``: for
         "affine", (B, 6) or (B, 2, 3), the rows of the 2x3 matrix that maps an output
         point ``(x_t, y_t, 1)`` to the input point ``(x_s, y_s)`` it samples; for
-        "projective", (B, 8); for "tps", (B, 2K) (see the generators).
+        "projective", (B, 8); for "tps", (B, 2K); for "attention", (B, 3) (see the
+        generators).
       out_dims: optional ``[out_H, out_W]``; defaults to the input size.
-      transform: a name of ``TRANSFORMS``: "affine" (the tutorial's), "projective" or
-        "tps".
+      transform: a name of ``TRANSFORMS``: "affine" (the tutorial's), "projective",
+        "tps" or "attention".
       **kwargs: accepted and ignored, as in the original layer.
 
     Returns:
@@ -193,6 +195,30 @@ def projective_grid_generator(height, width, theta):
     y_s = tf.where(ahead, Y / safe_w, far)
     # (B, h*w) each -> (B, 2, h, w)
     return tf.reshape(tf.stack([x_s, y_s], axis=1), [num_batch, 2, height, width])
+
+
+def attention_grid_generator(height, width, theta):
+    """Sampling points of an attention window: a scale s and a shift (t_x, t_y).
+
+    The affine warp with rows [[s, 0, t_x], [0, s, t_y]], exactly: the output shows
+    the square of the input centred on (t_x, t_y), s times its side, with no turn or
+    shear. (1, 0, 0) is the identity.
+
+    Args:
+      height, width: size of the output grid (ints or scalar int tensors).
+      theta: (B, 3) as (s, t_x, t_y), float.
+
+    Returns:
+      (B, 2, height, width): for every output pixel, the (x, y) point of the input
+      it samples, in normalised coordinates as ``affine_grid_generator``'s.
+    """
+    dtype = theta.dtype if theta.dtype.is_floating else tf.float32
+    scale, shift_x, shift_y = tf.unstack(tf.cast(theta, dtype), axis=1)    # (B,) each
+    zero = tf.zeros_like(scale)
+    # (B, 6) -> (B, 2, 3): [[s, 0, t_x], [0, s, t_y]]
+    matrix = tf.reshape(tf.stack([scale, zero, shift_x, zero, scale, shift_y], axis=1),
+                        [-1, 2, 3])
+    return affine_grid_generator(height, width, matrix)
 
 
 def tps_control_points(grid=TPS_GRID, dtype=tf.float32):
@@ -393,4 +419,6 @@ TRANSFORMS = {
                               projective_grid_generator),
     # each control point's (dx, dy)
     "tps": Transformer(2 * TPS_GRID ** 2, _tps_zoom, tps_grid_generator),
+    # a square window: its scale, then its centre's x and y
+    "attention": Transformer(3, lambda s: (s, 0.0, 0.0), attention_grid_generator),
 }

@@ -24,13 +24,21 @@ def _known(transform):
     return transform
 
 
+def as_affine(thetas):
+    """Attention windows (N, 3) as (s, t_x, t_y) -> the affine thetas (N, 6) they are."""
+    scale, shift_x, shift_y = np.asarray(thetas, np.float64).reshape(-1, 3).T
+    zero = np.zeros_like(scale)
+    return np.stack([scale, zero, shift_x, zero, scale, shift_y], axis=1)
+
+
 def sampled_box(thetas, size, transform):
     """Where the STN looked: the outline of its output grid mapped into the input.
 
     Args:
-      thetas: (N, 6), (N, 8) or (N, 32): the parameters of ``transform``.
+      thetas: (N, 6), (N, 8), (N, 32) or (N, 3): the parameters of ``transform``.
       size: side of the (square) input, in pixels.
-      transform: "affine", "projective" or "tps": a key of ``transformer.TRANSFORMS``.
+      transform: "affine", "projective", "tps" or "attention": a key of
+        ``transformer.TRANSFORMS``.
     Returns:
       (N, P, 2) pixel coordinates (x, y) of the outline, 0 being the centre of the
       first pixel: the 4 corners (top-left, top-right, bottom-right, bottom-left) for
@@ -38,7 +46,9 @@ def sampled_box(thetas, size, transform):
       points around the border for the spline. A corner at or beyond a projective's
       horizon is NaN.
     """
-    if _known(transform) == "tps":
+    if _known(transform) == "attention":
+        thetas, transform = as_affine(thetas), "affine"
+    if transform == "tps":
         side = np.linspace(-1.0, 1.0, BORDER_POINTS + 1)[:-1]
         border = np.concatenate([np.c_[side, -np.ones_like(side)],      # top, going right
                                  np.c_[np.ones_like(side), side],       # right, going down
@@ -95,14 +105,17 @@ def tps_offsets(thetas, points):
 def affine_part(thetas, transform):
     """(N, 6): each theta's affine part, and (N,) what it adds beyond it.
 
-    The projective's affine part is its first six entries and its addition the
+    An attention window is an affine map, with nothing beyond it. The projective's
+    affine part is its first six entries and its addition the
     perspective: how many times one side of the output's square is drawn the size of
     the opposite one (1: none). The spline's is the affine map closest (least squares)
     to where it moves its control points, and its addition the bend: how far, root mean
     square, those points lie off that affine map, in normalised units.
     """
     thetas = np.asarray(thetas, np.float64)
-    if _known(transform) == "affine":
+    if _known(transform) == "attention":
+        thetas, transform = as_affine(thetas), "affine"
+    if transform == "affine":
         return thetas.reshape(-1, 6), np.zeros(len(thetas.reshape(-1, 6)))
     if transform == "projective":
         thetas = thetas.reshape(-1, 8)

@@ -163,3 +163,23 @@ def test_dragging_a_spline_control_point_bends_the_grid(digit):
         np.testing.assert_allclose(ex.output(), stn_output(digit, ex.theta, "tps"), atol=1e-6)
     finally:
         ex.close()
+
+
+def test_the_attention_window_has_a_scale_and_a_shift(digit, mnist_dir, tmp_path, capsys):
+    ex = explore.Explorer(digit, transform="attention")
+    try:
+        assert [ex.sliders[f"theta {k}"].label.get_text() for k in range(3)] == [
+            "scale s", "shift x", "shift y"]
+        ex.sliders["theta 0"].set_val(0.5)            # the window halves: enlarged 2x
+        np.testing.assert_allclose(ex.output(), stn_output(digit, ex.theta, "attention"),
+                                   atol=1e-6)
+        assert "enlarged" in ex.output_ax.get_title()
+        ex.sliders["shift-x"].set_val(7.0)            # a move slider keeps the window square
+        assert ex.theta[0] == pytest.approx(0.5)
+        assert ex.theta[1] == pytest.approx(-7.0 / 13.5)    # 7 input px of 13.5
+    finally:
+        ex.close()
+    path = tmp_path / "window.png"
+    assert explore.main(["--data-dir", str(mnist_dir), "--transform", "attention",
+                         "--theta", "0.5,0.2,0", "--save", str(path)]) == 0
+    assert path.stat().st_size > 0

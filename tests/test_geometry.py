@@ -154,3 +154,12 @@ def test_theta_in_words_for_the_projective_and_the_spline():
     bent[2 * 5] = 0.2                        # one inner control point moved right
     parts = geometry.decompose([bent], 28, transform="tps")
     assert parts["bend"][0] > 0.5 and "bent, its control points" in geometry.describe(parts, 0)
+
+
+def test_an_attention_window_is_the_affine_box_and_reads_as_a_zoom_and_shift():
+    # on a 29-pixel input, half the side centred a quarter right: pixels 14 to 28 across
+    box = geometry.sampled_box([[0.5, 0.5, 0.0]], 29, "attention")
+    np.testing.assert_allclose(box[0], [[14, 7], [28, 7], [28, 21], [14, 21]], atol=1e-12)
+    parts = geometry.decompose([[0.5, 0.5, 0.0]], 28, "attention")
+    assert parts["scale_x"][0] == pytest.approx(2.0) and parts["angle"][0] == 0
+    assert parts["shift_x"][0] == pytest.approx(-6.75)

@@ -1,5 +1,6 @@
-"""The projective and thin-plate-spline grid generators against NumPy, as the affine one
-is tested: exact identities, the affine special cases, a float64 reference, gradients."""
+"""The projective, thin-plate-spline and attention grid generators against NumPy, as the
+affine one is tested: exact identities, the affine special cases, a float64 reference,
+gradients."""
 import numpy as np
 import pytest
 
@@ -70,7 +71,8 @@ def projective_sources(theta, out_h, out_w):
 # -- exact cases ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("transform, identity", [("projective", IDENTITY_8),
-                                                 ("tps", [0.0] * 2 * K)])
+                                                 ("tps", [0.0] * 2 * K),
+                                                 ("attention", [1.0, 0.0, 0.0])])
 @pytest.mark.parametrize("shape", [(3, 28, 28, 1), (2, 11, 6, 3)])
 def test_identity_returns_the_input(rng, session_precision, transform, identity, shape):
     # as the affine identity: float32's grid puts a point within an ulp of its pixel
@@ -93,6 +95,36 @@ def test_a_projective_with_last_row_0_0_1_is_the_affine_of_its_six(rng, session_
                   session=session_precision)
     want = run_stn(images, affine, "affine", out_dims=[9, 7], session=session_precision)
     np.testing.assert_array_equal(got, want)
+
+
+WINDOWS = np.array([[0.5, 0.2, -0.3], [1.3, -0.1, 0.05], [0.33, -0.6, 0.6]])
+
+
+def test_an_attention_window_is_the_affine_of_the_same_entries(rng, session_precision):
+    # (s, t_x, t_y) is the affine [[s, 0, t_x], [0, s, t_y]]: the same points, the same bits
+    images = rng.rand(3, 12, 10, 2)
+    affine = np.stack([WINDOWS[:, 0], 0 * WINDOWS[:, 0], WINDOWS[:, 1],
+                       0 * WINDOWS[:, 0], WINDOWS[:, 0], WINDOWS[:, 2]], axis=1)
+    got = run_stn(images, WINDOWS, "attention", out_dims=[9, 7], session=session_precision)
+    want = run_stn(images, affine, "affine", out_dims=[9, 7], session=session_precision)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_an_attention_window_is_numpys_crop():
+    # on a 9x9 input a pixel is 1/4 of a normalised unit: s = 1/4 and t = 0 show its
+    # central 3x3 pixels on a 3x3 output (the points -1/4, 0, 1/4: centres 3, 4, 5)
+    image = np.random.RandomState(5).rand(1, 9, 9, 1)
+    out = run_stn(image, [[0.25, 0.0, 0.0]], "attention", out_dims=[3, 3], dtype=np.float64)
+    np.testing.assert_allclose(out[0, ..., 0], image[0, 3:6, 3:6, 0], atol=1e-12)
+    # shifted by two pixels right and one down: t = (2 / 4, 1 / 4) in normalised units
+    out = run_stn(image, [[0.25, 0.5, 0.25]], "attention", out_dims=[3, 3], dtype=np.float64)
+    np.testing.assert_allclose(out[0, ..., 0], image[0, 4:7, 5:8, 0], atol=1e-12)
+
+
+def attention_sources(theta, out_h, out_w):
+    """s (x, y) + t for every output point."""
+    scale, shift = theta[0], np.asarray(theta[1:], np.float64)
+    return scale * grid_points(out_h, out_w) + shift
 
 
 def affine_moved_controls(affine, grid=transformer.TPS_GRID):
@@ -136,11 +168,13 @@ def test_points_beyond_the_horizon_read_zero():
     assert (out[0, :, x_t > -0.25, 0] > 0).any()
 
 
-@pytest.mark.parametrize("transform", ["projective", "tps"])
+@pytest.mark.parametrize("transform", ["projective", "tps", "attention"])
 def test_values_match_the_reference(rng, session_precision, transform):
     images = rng.rand(3, 13, 11, 2)
     if transform == "projective":
         thetas, sources, tolerance = HOMOGRAPHIES, projective_sources, 2e-5
+    elif transform == "attention":
+        thetas, sources, tolerance = WINDOWS, attention_sources, 2e-5
     else:
         thetas, sources, tolerance = rng.uniform(-0.25, 0.25, (3, 2 * K)), tps_sources, 1e-4
     want = reference_warp(images, [sources(t, 10, 9) for t in thetas], 10, 9)
@@ -166,14 +200,14 @@ def test_tps_control_points_land_where_theta_says():
 
 # -- gradients ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("transform", ["projective", "tps"])
+@pytest.mark.parametrize("transform", ["projective", "tps", "attention"])
 def test_gradients_match_finite_differences(rng, transform):
     images = rng.rand(2, 7, 8, 2)
     # away from the identity, so no sampling point sits on a pixel centre (a kink)
-    thetas = (np.array([[0.83, 0.21, 0.07, -0.18, 0.91, -0.05, 0.1, -0.15],
-                        [1.1, -0.3, -0.12, 0.25, 0.72, 0.09, -0.2, 0.12]])
-              if transform == "projective"
-              else rng.uniform(-0.15, 0.15, size=(2, 2 * K)) + 0.013)
+    thetas = {"projective": np.array([[0.83, 0.21, 0.07, -0.18, 0.91, -0.05, 0.1, -0.15],
+                                      [1.1, -0.3, -0.12, 0.25, 0.72, 0.09, -0.2, 0.12]]),
+              "attention": np.array([[0.61, 0.113, -0.207], [1.17, -0.09, 0.051]]),
+              "tps": rng.uniform(-0.15, 0.15, size=(2, 2 * K)) + 0.013}[transform]
     weights = rng.rand(2, 6, 9, 2)   # a random linear read-out: loss = sum(out * weights)
     (g_theta, fd_theta), (g_img, fd_img) = stn_gradients(images, thetas, weights, [6, 9],
                                                          transform)
@@ -193,6 +227,6 @@ def test_the_horizon_leaves_no_nan_in_the_gradient():
 
 def test_an_unknown_transform_is_refused():
     with tf.Graph().as_default(), pytest.raises(ValueError,
-                                                 match="one of affine, projective, tps"):
+                                                 match="one of affine, projective, tps, attention"):
         transformer.spatial_transformer_network(tf.zeros([1, 4, 4, 1]), tf.zeros([1, 6]),
                                                 transform="elastic")
