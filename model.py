@@ -5,11 +5,15 @@ tutorial's forward pass; ``build_graph`` wraps it in the placeholders, loss and
 metrics that ``train.py`` and ``predict.py`` both build, as TF1's ``mnist.py`` held
 ``inference``, ``loss`` and ``evaluation`` for ``fully_connected_feed.py``.
 """
+import contextlib
+
 import numpy as np
 
 from mnist_stn.compat import tf     # first: it quiets TensorFlow's C++ start-up log
 import transformer  # noqa: I001
-from mnist_stn.constants import IMAGE_SIZE, LOC_HEADS, NUM_CHANNELS, NUM_CLASSES
+from mnist_stn.constants import (IMAGE_SIZE, LOC_HEADS, NUM_CHANNELS, NUM_CLASSES,
+                                 SUM_CLASSES)
+from mnist_stn import geometry
 from mnist_stn.metrics import metrics
 
 
@@ -53,7 +57,7 @@ def start_theta(transform, start_scale=1.0):
 
 
 def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_scale=1.0,
-            transform="affine"):
+            transform="affine", channels=NUM_CHANNELS):
     """The tutorial's localisation net: six affine parameters per image (or the
     parameters of another transformer of ``transformer.TRANSFORMS``, ``transform``).
 
@@ -84,18 +88,19 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_sca
       head: "tutorial" or "identity", how the last layer starts (see above).
       start_scale: the diagonal of the last bias, 1 as the tutorial (see above).
       transform: a name of ``transformer.TRANSFORMS``: "affine" (theta (B, 6)),
-        "projective" (B, 8) or "tps" (B, 32).
+        "projective" (B, 8), "tps" (B, 32) or "attention" (B, 3).
+      channels: C, the input's channels (2 for the addition's pairs).
 
     Returns:
       theta, (B, P): P the transformer's number of parameters.
     """
     if head not in LOC_HEADS:
         raise ValueError(f"loc_head must be one of {', '.join(LOC_HEADS)}, not {head!r}")
-    # (B, S*S) -> (B, S, S, 1); the shapes below are for the tutorial's S = 28
-    inputs = tf.reshape(inputs, [-1, image_size, image_size, NUM_CHANNELS])
+    # (B, S*S*C) -> (B, S, S, C); the shapes below are for the tutorial's S = 28, C = 1
+    inputs = tf.reshape(inputs, [-1, image_size, image_size, channels])
     flat_size = pooled_size(image_size, 3) ** 2 * 64     # 1024 for 28x28, as the tutorial
     with tf.variable_scope("loc_layer_1"):
-        w1 = get_weights([5, 5, 1, 32])
+        w1 = get_weights([5, 5, channels, 32])
         b1 = get_bias([32])
         # (B, 28, 28, 1) -> stride 2 -> (B, 14, 14, 32) -> pool -> (B, 7, 7, 32)
         x = conv2d_relu(inputs, w1, b1, strides=[1, 2, 2, 1])
@@ -131,22 +136,24 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_sca
     return fc2
 
 
-def classifier(images, keep_prob):
+def classifier(images, keep_prob, classes=NUM_CLASSES):
     """The classic TF1 MNIST CNN ("Deep MNIST for experts").
 
     conv 5x5x32 -> pool -> conv 5x5x64 -> pool -> FC 1024 + dropout -> FC 10.
 
     Args:
-      images: (B, S, S, 1), S static: 28, or a larger canvas for the baseline that
-        reads distorted digits without an STN.
+      images: (B, S, S, C), S and C static: 28 and 1, or a larger canvas for the
+        baseline that reads distorted digits without an STN, or more channels.
       keep_prob: scalar, the dropout keep probability after FC 1024.
+      classes: 10 digits, or the addition's 19 sums.
 
     Returns:
-      logits, (B, 10).
+      logits, (B, classes).
     """
+    channels = images.shape.as_list()[3]
     with tf.variable_scope("layer_1"):
         # (B, 28, 28, 1) -> (B, 28, 28, 32) -> pool -> (B, 14, 14, 32)
-        x = conv2d_relu(images, get_weights([5, 5, NUM_CHANNELS, 32]), get_bias([32]))
+        x = conv2d_relu(images, get_weights([5, 5, channels, 32]), get_bias([32]))
         x = max_pool(x)
 
     with tf.variable_scope("layer_2"):
@@ -164,16 +171,52 @@ def classifier(images, keep_prob):
 
     with tf.variable_scope("layer_4"):
         # (B, 1024) -> (B, 10)
-        return tf.nn.bias_add(tf.matmul(x, get_weights([1024, NUM_CLASSES])),
-                              get_bias([NUM_CLASSES]))
+        return tf.nn.bias_add(tf.matmul(x, get_weights([1024, classes])),
+                              get_bias([classes]))
+
+
+FCN_HIDDEN = (256, 256)     # the fully connected classifier's ReLU layers
+
+
+def fcn(images, keep_prob, classes=NUM_CLASSES):
+    """A fully connected classifier, the STN paper's FCN: it sees pixels, not shapes, so
+    where a digit sits and how it is turned matter to it as to no CNN.
+
+    flat -> FC 256 -> FC 256 + dropout -> FC classes, ReLUs between.
+
+    Args:
+      images: (B, S, S, C), static S and C.
+      keep_prob: scalar, the dropout keep probability before the last layer.
+      classes: 10 digits, or the addition's 19 sums.
+
+    Returns:
+      logits, (B, classes).
+    """
+    # (B, S, S, C) -> (B, S*S*C)
+    x = tf.reshape(images, [-1, int(np.prod(images.shape.as_list()[1:]))])
+    for i, units in enumerate(FCN_HIDDEN, start=1):
+        with tf.variable_scope(f"fc_{i}"):
+            # (B, n) -> (B, 256)
+            x = tf.nn.relu(tf.nn.bias_add(
+                tf.matmul(x, get_weights([x.shape.as_list()[1], units])), get_bias([units])))
+    x = tf.nn.dropout(x, rate=1.0 - keep_prob)
+    with tf.variable_scope("fc_out"):
+        # (B, 256) -> (B, classes)
+        return tf.nn.bias_add(tf.matmul(x, get_weights([FCN_HIDDEN[-1], classes])),
+                              get_bias([classes]))
+
+
+CLASSIFY = {"cnn": classifier, "fcn": fcn}
 
 
 def forward(input_data, keep_prob, loc_keep_prob, use_stn=True, image_size=IMAGE_SIZE,
-            loc_head="tutorial", loc_start_scale=1.0, transform="affine"):
+            loc_head="tutorial", loc_start_scale=1.0, transform="affine",
+            channels=NUM_CHANNELS, classifier_kind="cnn", classes=NUM_CLASSES):
     """The tutorial's forward pass: rectify with the STN, then classify.
 
     Args:
-      input_data: (B, S*S) flat images with pixels in [0, 1]; S = image_size.
+      input_data: (B, S*S*C) flat images with pixels in [0, 1]; S = image_size,
+        C = channels, channel last.
       keep_prob: dropout keep probability of the classifier.
       loc_keep_prob: dropout keep probability of the localisation net.
       use_stn: False builds the same classifier on the raw images (the baseline);
@@ -183,23 +226,40 @@ def forward(input_data, keep_prob, loc_keep_prob, use_stn=True, image_size=IMAGE
         baseline reads the whole canvas.
       loc_head, loc_start_scale: how the loc net's last layer starts, see ``loc_net``.
       transform: the STN's transformer, a name of ``transformer.TRANSFORMS``:
-        "affine" (the tutorial's), "projective" or "tps".
+        "affine" (the tutorial's), "projective", "tps" or "attention"; or a list of
+        names, one STN each, side by side: each reads the whole input and writes all
+        its channels, and the classifier reads their outputs stacked as channels
+        (the paper's 2xST-FCN for the addition).
+      channels: C, 1 for a digit, 2 for the addition's pair.
+      classifier_kind: "cnn", the TF1 CNN, or "fcn" (``CLASSIFY``).
+      classes: 10 digits, or the addition's 19 sums.
 
     Returns:
-      ``(logits, rectified_images)``: (B, 10) and (B, 28, 28, 1), or (B, S, S, 1)
-      without the STN, where the "rectified" images are the inputs themselves. With the
-      STN, the graph also holds the tensor ``theta`` (B, P), named so: P is 6 for the
-      affine, the transformer's number of parameters for another.
+      ``(logits, rectified_images)``: (B, classes) and (B, 28, 28, N*C) for N STNs, or
+      (B, S, S, C) without the STN, where the "rectified" images are the inputs
+      themselves. With the STN, the graph also holds the tensor ``theta`` (B, P),
+      named so: P is 6 for the affine, the transformer's number of parameters for
+      another, their sum for several STNs (each one's in turn).
     """
-    # (B, S*S) -> (B, S, S, 1)
-    images = tf.reshape(input_data, [-1, image_size, image_size, NUM_CHANNELS])
+    # (B, S*S*C) -> (B, S, S, C)
+    images = tf.reshape(input_data, [-1, image_size, image_size, channels])
     if use_stn:
-        theta = tf.identity(loc_net(input_data, loc_keep_prob, image_size, loc_head,
-                                    loc_start_scale, transform), name="theta")
-        # (B, S, S, 1) warped by theta -> (B, 28, 28, 1)
-        images = transformer.spatial_transformer_network(
-            images, theta, out_dims=[IMAGE_SIZE, IMAGE_SIZE], transform=transform)
-    logits = classifier(images, keep_prob)
+        names = transform if isinstance(transform, (list, tuple)) else [transform]
+        thetas, outputs = [], []
+        for i, name in enumerate(names, start=1):
+            # one STN keeps the tutorial's variable names; several get a scope each
+            with (tf.variable_scope(f"stn_{i}") if len(names) > 1
+                  else contextlib.nullcontext()):
+                theta = loc_net(input_data, loc_keep_prob, image_size, loc_head,
+                                loc_start_scale, name, channels)
+            # (B, S, S, C) warped by theta -> (B, 28, 28, C)
+            outputs.append(transformer.spatial_transformer_network(
+                images, theta, out_dims=[IMAGE_SIZE, IMAGE_SIZE], transform=name))
+            thetas.append(theta)
+        tf.identity(tf.concat(thetas, axis=1), name="theta")
+        # N x (B, 28, 28, C) -> (B, 28, 28, N*C)
+        images = tf.concat(outputs, axis=3) if len(outputs) > 1 else outputs[0]
+    logits = CLASSIFY[classifier_kind](images, keep_prob, classes)
     return logits, images
 
 
@@ -209,41 +269,55 @@ def build_graph(config):
     Args:
       config: how the model is built, as ``mnist_stn.configs`` resolves it and
         config.json keeps it: ``stn`` (bool), ``image_size`` (28, or the side of a
-        canvas of distorted digits); with the STN also ``loc_head``,
-        ``loc_start_scale`` (see ``loc_net``) and ``transform``. Other keys are
-        ignored.
+        canvas of distorted digits), ``digits`` (1, or 2: the addition, a digit per
+        channel, the sum to find), ``classifier`` ("cnn" or "fcn"); with the STN
+        also ``loc_head``, ``loc_start_scale`` (see ``loc_net``), ``transformers``
+        (how many STNs side by side) and ``transform`` (a name for all, or one each).
+        Other keys are ignored.
 
     Returns:
-      A dict of graph nodes: the placeholders ``images`` (B, S*S), ``labels`` (B,),
+      A dict of graph nodes: the placeholders ``images`` (B, S*S*C), ``labels`` (B,),
       ``keep_prob`` and ``loc_keep_prob`` (both 1.0 unless fed); ``input_shape``
-      (S, S, 1), how to unflatten ``images``; ``loc_variables``, the loc net's
+      (S, S, C), how to unflatten ``images``; ``loc_variables``, the loc nets'
       trainable variables; ``logits``,
       ``rectified``, ``theta`` (None without the STN), ``probabilities``,
       ``predictions``, ``num_correct``, ``accuracy`` and ``loss``.
     """
-    size = config["image_size"]
-    images = tf.placeholder(tf.float32, [None, size * size], name="images")
+    size, channels = config["image_size"], config.get("digits", 1)
+    images = tf.placeholder(tf.float32, [None, size * size * channels], name="images")
     labels = tf.placeholder(tf.int64, [None], name="labels")
     keep_prob = tf.placeholder_with_default(1.0, [], name="keep_prob")
     loc_keep_prob = tf.placeholder_with_default(1.0, [], name="loc_keep_prob")
+    names = geometry.kinds(config)
     stn = {"loc_head": config["loc_head"], "loc_start_scale": config["loc_start_scale"],
-           "transform": config["transform"]} if config["stn"] else {}
+           "transform": names if len(names) > 1 else names[0]} if config["stn"] else {}
     logits, rectified = forward(images, keep_prob, loc_keep_prob, use_stn=config["stn"],
-                                image_size=size, **stn)
+                                image_size=size, channels=channels,
+                                classifier_kind=config.get("classifier", "cnn"),
+                                classes=SUM_CLASSES if channels == 2 else NUM_CLASSES,
+                                **stn)
     theta = tf.get_default_graph().get_tensor_by_name("theta:0") if config["stn"] else None
-    loc_variables = [v for v in tf.trainable_variables() if v.name.startswith("loc_layer_")]
+    loc_variables = [v for v in tf.trainable_variables() if "loc_layer_" in v.name]
     return {"images": images, "labels": labels, "keep_prob": keep_prob,
             "loc_variables": loc_variables,
-            "loc_keep_prob": loc_keep_prob, "input_shape": (size, size, NUM_CHANNELS),
+            "loc_keep_prob": loc_keep_prob, "input_shape": (size, size, channels),
             "logits": logits, "rectified": rectified, "theta": theta,
             **metrics(logits, labels)}
 
 
 def describe(config):
-    """'STN (affine)', 'CNN', 'STN (tps, identity loc head) on RTS', ... for messages."""
-    name = "CNN"
+    """'STN (affine)', 'CNN', 'STN (tps, identity loc head) on RTS', '2xST-FCN
+    (affine, identity loc head) adding RTS pairs', ... for messages."""
+    classifier_name = config.get("classifier", "cnn").upper()
+    name = classifier_name
     if config["stn"]:
         head = "" if config["loc_head"] == "tutorial" else f", {config['loc_head']} loc head"
-        name = f"STN ({config['transform']}{head})"
+        names = geometry.kinds(config)
+        what = ", ".join(dict.fromkeys(names))
+        count = f"{len(names)}x" if len(names) > 1 else ""
+        name = (f"STN ({what}{head})" if classifier_name == "CNN" and not count
+                else f"{count}ST-{classifier_name} ({what}{head})")
     distortion = config.get("distortion", "none")
+    if config.get("digits", 1) == 2:
+        return f"{name} adding {distortion} pairs"
     return name if distortion == "none" else f"{name} on {distortion}"

@@ -7,6 +7,7 @@ Session loop (placeholders, a Saver, checkpoints) out.
     python train.py --config tutorial  # exactly the tutorial (slower to converge)
     python train.py --distortion R     # the STN paper's rotated digits (configs/R.toml)
     python train.py --distortion P --transform projective   # run P-projective
+    python train.py --config addition  # two digits, two STNs side by side: their sum
 
 A run is a recipe of configs/ (what it changes from the defaults, and why) plus the
 flags: --transform and --no-stn change its model, --steps and the like its training,
@@ -22,7 +23,7 @@ import argparse
 import sys
 
 import model
-from mnist_stn import checkpoints, configs, data, distort, precision, training
+from mnist_stn import addition, checkpoints, configs, data, distort, precision, training
 from mnist_stn.constants import TRAIN_FILE_SIZE, VALIDATION_SIZE
 
 def build_parser():
@@ -60,7 +61,7 @@ def parse_args(argv=None):
         parser.error("--distortion is short for --config: give one of them")
     try:
         name = configs.select("mnist", args.config, args.stn, args.distortion,
-                              args.transform)
+                              args.transform, args.transformers, args.classifier)
         overrides = {**configs.overrides(args), "frames": args.frames,
                      "save_every": args.eval_every}
         config = configs.train_config(name, "mnist",
@@ -77,9 +78,11 @@ def parse_args(argv=None):
 
 
 def train(config, datasets):
-    """Train on MNIST (distorted as config.model says); returns the metrics."""
-    inputs = distort.training_inputs(datasets, config.model["distortion"], config.seed,
-                                     config.ramp_steps)
+    """Train on MNIST (distorted as config.model says, one digit or the addition's
+    pairs); returns the metrics."""
+    make = addition if config.model["digits"] == 2 else distort
+    inputs = make.training_inputs(datasets, config.model["distortion"], config.seed,
+                                  config.ramp_steps)
     metrics = training.fit(config, model.build_graph, **inputs)
     print(f"Test accuracy: {metrics['test_accuracy']:.2%} "
           f"({model.describe(config.model)}, {metrics['steps']} steps)")

@@ -22,8 +22,7 @@ from matplotlib.patches import Polygon  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from mnist_stn import checkpoints, geometry, images  # noqa: E402
-from mnist_stn.figures import BOX_COLOR  # noqa: E402
+from mnist_stn import checkpoints, figures, geometry, images  # noqa: E402
 
 PANEL = 16               # digits filmed: two rows of eight, each input above its output
 PER_ROW = 8
@@ -39,13 +38,15 @@ DPI = 50                 # 8 x 4.6 inches -> 400 x 230 pixels: small enough for 
 
 class Film:
     """The frames of one training run: steps, thetas (F, PANEL, P) of its ``transform``
-    (a name of ``transformer.TRANSFORMS``), outputs as uint8."""
+    (a name of ``transformer.TRANSFORMS``, or a list of them, one per STN side by side:
+    each frame then draws a box per STN), outputs as uint8."""
 
     def __init__(self, ckpt_dir, panel, input_shape, transform):
         self.path = os.path.join(ckpt_dir, FRAMES_FILE)
         self.panel = np.asarray(panel)                   # (PANEL, pixels), flat inputs
         self.input_shape = tuple(input_shape)            # (S, S, C)
         self.transform = transform
+        self.kinds = list(transform) if isinstance(transform, (list, tuple)) else [transform]
         self.steps, self.thetas, self.outputs = [], [], []
         self.seconds = 0.0                               # spent recording, for the metrics
 
@@ -91,7 +92,7 @@ class Film:
         if config is None:
             raise checkpoints.CheckpointError(f"{ckpt_dir} has no {checkpoints.CONFIG_FILE} "
                                               "to say which transformer it filmed")
-        film = cls(ckpt_dir, panel, input_shape, config["transform"])
+        film = cls(ckpt_dir, panel, input_shape, geometry.kinds(config))
         film.resume(float("inf"))
         return film
 
@@ -99,38 +100,43 @@ class Film:
         """The animation as a GIF at ``path``; returns its path."""
         chosen = np.unique(np.linspace(0, len(self.steps) - 1,
                                        min(max_frames, len(self.steps))).round().astype(int))
-        size, _, channels = self.input_shape
-        inputs = np.clip(self.panel.reshape(-1, *self.input_shape), 0, 1)
+        size = self.input_shape[0]
+        inputs = figures.viewable(self.panel.reshape(-1, *self.input_shape))
+        groups = len(self.kinds)
+
+        def view(outputs):                  # uint8 outputs -> what imshow draws
+            return figures.viewable(outputs / 255.0, groups)
         rows = -(-len(inputs) // PER_ROW)
         fig, axes = plt.subplots(2 * rows, PER_ROW, figsize=(8, 2.3 * rows), dpi=DPI,
                                  squeeze=False)
         for ax in axes.flat:
             ax.axis("off")
-        cmap = None if channels == 3 else "gray"
-        squeeze = (lambda a: a) if channels == 3 else (lambda a: a[..., 0])
-        boxes, shown = [], []
-        first = self.outputs[chosen[0]]
+        boxes, shown = [], []               # boxes[i][k]: digit i's box of STN k
+        first = view(self.outputs[chosen[0]])
         for i, image in enumerate(inputs):
             top, bottom = axes[2 * (i // PER_ROW), i % PER_ROW], \
                 axes[2 * (i // PER_ROW) + 1, i % PER_ROW]
-            top.imshow(squeeze(image), cmap=cmap, vmin=0, vmax=1)
-            box = Polygon(np.zeros((4, 2)), closed=True, fill=False, lw=1.5,
-                          edgecolor=BOX_COLOR, clip_on=True)
-            top.add_patch(box)
-            boxes.append(box)
-            shown.append(bottom.imshow(squeeze(first[i]), cmap=cmap, vmin=0, vmax=255))
+            top.imshow(image, cmap="gray", vmin=0, vmax=1)
+            boxes.append([top.add_patch(Polygon(
+                np.zeros((4, 2)), closed=True, fill=False, lw=1.5, clip_on=True,
+                edgecolor=figures.BOX_COLORS[k % len(figures.BOX_COLORS)]))
+                for k in range(groups)])
+            shown.append(bottom.imshow(first[i], cmap="gray", vmin=0, vmax=1))
         heading = fig.suptitle("", fontsize=11)
         fig.tight_layout(pad=0.2, rect=(0, 0, 1, 0.88))
 
         # each distinct frame drawn once; the last one held on screen by its duration
         pictures = []
         for frame in chosen:
-            corners = geometry.sampled_box(self.thetas[frame], size, self.transform)
-            for i, box in enumerate(boxes):
-                box.set_xy(corners[i])
-                shown[i].set_data(squeeze(self.outputs[frame][i]))
+            corners = [geometry.sampled_box(theta, size, kind) for kind, theta in
+                       zip(self.kinds, geometry.split(self.thetas[frame], self.kinds))]
+            outputs = view(self.outputs[frame])
+            for i, digit_boxes in enumerate(boxes):
+                for k, box in enumerate(digit_boxes):
+                    box.set_xy(corners[k][i])
+                shown[i].set_data(outputs[i])
             heading.set_text(f"{title}: step {self.steps[frame]:,} of {total_steps:,}\n"
-                             "inputs with the box the STN samples, its output below")
+                             "inputs with the box each STN samples, its output below")
             fig.canvas.draw()
             pictures.append(Image.fromarray(np.array(fig.canvas.buffer_rgba())))
         plt.close(fig)

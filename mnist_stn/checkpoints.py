@@ -80,8 +80,9 @@ def current_names(config):
     is affine, and an MNIST one's distortion E was Simard's warp, now called simard (E
     is the STN paper's since): read as such, it is tested on the data it was trained on
     and is not resumed on other data. A letters model saved before batch
-    renormalisation has plain batch norm; an MNIST one before the start scale, 1. A
-    CNN has no loc net: its start scale is moot, read as 1."""
+    renormalisation has plain batch norm; an MNIST one before the start scale, 1, and
+    before the addition, one digit, one STN, the CNN. A CNN has no loc net: its start
+    scale and number of STNs are moot, read as 1."""
     config = dict(config)
     if "transform" not in config:
         config["transform"] = "affine"
@@ -90,6 +91,9 @@ def current_names(config):
     if "distortion" in config:
         config["loc_start_scale"] = config.get("loc_start_scale", 1.0) if config["stn"] \
             else 1.0
+        config.setdefault("digits", 1)
+        config.setdefault("classifier", "cnn")
+        config["transformers"] = config.get("transformers", 1) if config["stn"] else 1
     if "width" in config:
         config.setdefault("norm", "plain")
     return config

@@ -11,8 +11,11 @@ to the second), written as fractions such as "2/9". A recipe's comments say why 
 is set so and which record tells its story. Recipes whose name starts with "letters"
 belong to the letters wing, the others to MNIST.
 
-A run is a recipe plus model overrides (``--transform``, ``--no-stn``), and its name
-says both: ``R`` with the thin-plate spline is ``R-tps``, without the STN ``R-cnn``.
+A run is a recipe plus model overrides (``--transform``, ``--no-stn``, and for MNIST
+``--transformers``, ``--classifier``), and its name says each: ``R`` with the thin-plate
+spline is ``R-tps``, without the STN ``R-cnn`` (the classifier alone; ``addition-fcn``),
+with another classifier after the STN ``addition-stcnn``, with one STN instead of the
+recipe's two ``addition-x1``.
 Such a name is read back (``parse_run``), so a checkpoint folder, record or figure named
 after a run finds its settings.
 """
@@ -22,19 +25,24 @@ import tomllib
 from pathlib import Path
 
 from mnist_stn import distort
-from mnist_stn.constants import BN_ORDERS, LOC_HEADS, NORMS, PIXEL_RANGES
+from mnist_stn.constants import BN_ORDERS, CLASSIFIERS, LOC_HEADS, NORMS, PIXEL_RANGES
 from mnist_stn.training import TrainConfig
 from transformer import TRANSFORMS
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 WINGS = ("mnist", "letters")
 CNN = "cnn"                   # a run name's suffix for the model without the STN
+ST = "st"                     # ... before a classifier's name: another one after the STN
+COUNT = "x"                   # ... before a number: that many STNs side by side
 # Each wing's [model] settings: key -> (default, what is allowed: a tuple of values or a
 # type). The defaults are the tutorials' models.
 STN = {"stn": (True, bool), "transform": ("affine", tuple(TRANSFORMS))}  # both wings'
 MODEL_SETTINGS = {
     "mnist": {**STN, "distortion": ("none", distort.KINDS),
-              "loc_head": ("tutorial", LOC_HEADS), "loc_start_scale": (1.0, float)},
+              "loc_head": ("tutorial", LOC_HEADS), "loc_start_scale": (1.0, float),
+              # 2: the addition, a digit in each of two channels, the target their sum
+              "digits": (1, (1, 2)), "transformers": (1, int),
+              "classifier": (CLASSIFIERS[0], CLASSIFIERS)},
     "letters": {**STN, "width": (1.0, float), "bn": (BN_ORDERS[0], BN_ORDERS),
                 "pixel_range": (PIXEL_RANGES[0], PIXEL_RANGES), "norm": (NORMS[0], NORMS)},
 }
@@ -67,7 +75,8 @@ def add_override_flags(parser):
 
 
 def add_model_flags(parser, wing, what="train"):
-    """--config, --no-stn and --transform: which run, as every entry point names it."""
+    """--config, --no-stn and --transform (and for MNIST --transformers and --classifier):
+    which run, as every entry point names it."""
     parser.add_argument("--config", default=None, metavar="RUN",
                         help=f"the named run to {what}: a recipe of configs/ "
                              f"({', '.join(names(wing))}), or a run name such as R-tps "
@@ -78,7 +87,17 @@ def add_model_flags(parser, wing, what="train"):
     parser.add_argument("--transform", choices=tuple(TRANSFORMS), default=None,
                         help="the STN's transformer in place of the run's own: affine "
                              "(the tutorial's), projective or tps, the STN paper's thin-"
-                             "plate spline (its name ends in -NAME) (default: the run's)")
+                             "plate spline, or attention, a square window (its name ends "
+                             "in -NAME) (default: the run's)")
+    if wing == "mnist":
+        parser.add_argument("--transformers", type=int, default=None, metavar="N",
+                            help="N spatial transformers side by side, each reading the "
+                                 f"whole input (its name ends in -{COUNT}N) (default: the "
+                                 "run's; two for the addition)")
+        parser.add_argument("--classifier", choices=CLASSIFIERS, default=None,
+                            help="what reads the STN's output: cnn, the TF1 CNN, or fcn, "
+                                 "fully connected (its name ends in -stNAME, or -NAME "
+                                 "with --no-stn) (default: the run's)")
 
 
 def overrides(args, flags=OVERRIDE_FLAGS):
@@ -111,16 +130,21 @@ def default_dir(name):
     return str(Path("checkpoints") / name)
 
 
-def select(wing, config=None, stn=True, distortion=None, transform=None):
+def select(wing, config=None, stn=True, distortion=None, transform=None, transformers=None,
+           classifier=None):
     """The run an entry point's flags name: --config RUN, else the wing's default (for
-    MNIST, ``--distortion K`` names the recipe K); --no-stn and --transform then change
-    its model, and the run's name says so (``run_name``)."""
+    MNIST, ``--distortion K`` names the recipe K); --no-stn, --transform, --transformers
+    and --classifier then change its model, and the run's name says so (``run_name``)."""
     run = config or (distortion if distortion not in (None, "none") else wing)
     recipe, changes = parse_run(run, wing)
     if not stn:
         changes["stn"] = False
     if transform:
         changes["transform"] = transform
+    if transformers is not None:
+        changes["transformers"] = transformers
+    if classifier:
+        changes["classifier"] = classifier
     return run_name(recipe, changes, wing)
 
 
@@ -135,9 +159,18 @@ def parse_run(run, wing):
         raise ConfigError(f"no run {run!r} in the {wing} wing{where}; its recipes are "
                           f"{', '.join(recipes)}, each with -{CNN} or -TRANSFORM after it")
     changes = {}
+    classifiers = CLASSIFIERS if wing == "mnist" else (CNN,)
     for suffix in filter(None, run[len(recipe):].split("-")):
-        if suffix == CNN and "stn" not in changes:
+        if suffix in classifiers and "stn" not in changes:
             changes["stn"] = False
+            if wing == "mnist":
+                changes["classifier"] = suffix
+        elif suffix[len(ST):] in classifiers and suffix.startswith(ST) \
+                and "classifier" not in changes and wing == "mnist":
+            changes["classifier"] = suffix[len(ST):]
+        elif suffix[len(COUNT):].isdigit() and suffix.startswith(COUNT) \
+                and "transformers" not in changes and wing == "mnist":
+            changes["transformers"] = int(suffix[len(COUNT):])
         elif suffix in TRANSFORMS and "transform" not in changes:
             changes["transform"] = suffix
         else:
@@ -151,15 +184,26 @@ def run_name(recipe, changes, wing):
     own model adds its suffix (``-cnn``, ``-tps``); a CNN has no transformer to change."""
     model = _recipe_model(recipe, wing)
     stn = changes.get("stn", model["stn"])
-    if not stn and changes.get("transform", model["transform"]) != model["transform"]:
-        raise ConfigError("--transform: a CNN without the STN has no transformer")
+    changed = {key: value for key, value in changes.items()
+               if key != "stn" and value != model.get(key)}
+    for key in ("transform", "transformers"):
+        if not stn and key in changed:
+            raise ConfigError(f"--{key}: a classifier without the STN has no transformer")
     if stn and not model["stn"]:
         raise ConfigError(f"recipe {recipe!r} is a CNN; it has no STN to change")
+    if changed.get("transformers", 1) < 1:
+        raise ConfigError(f"--transformers must be 1 or more, not {changed['transformers']}")
+    classifier = changes.get("classifier", model.get("classifier", CNN))
     name = recipe
     if not stn and model["stn"]:
-        name += f"-{CNN}"
-    if stn and changes.get("transform", model["transform"]) != model["transform"]:
-        name += f"-{changes['transform']}"
+        name += f"-{classifier}"
+    elif "classifier" in changed:
+        name += f"-{ST}{classifier}"
+    if "transformers" in changed:
+        name += f"-{COUNT}{changed['transformers']}"
+    if "transform" in changed:
+        name += f"-{changed['transform']}"
+    _check_model(f"run {name}", {**model, **changes})
     return name
 
 
@@ -175,15 +219,32 @@ def load(run, wing):
         train.update(LOC_ONLY)
         if wing == "mnist":
             model["loc_start_scale"] = MODEL_SETTINGS[wing]["loc_start_scale"][0]
+            model["transformers"] = 1
     if wing == "mnist":
         model["image_size"] = distort.CANVAS_SIZE[model["distortion"]]
     return model, train
 
 
+def _check_model(where, model):
+    """What one setting alone cannot say: a digit has one STN, a list of transformers
+    names one for each."""
+    if "digits" not in model:
+        return
+    if model["digits"] == 1 and model["transformers"] != 1:
+        raise ConfigError(f"{where}: one digit takes one STN, not transformers = "
+                          f"{model['transformers']} (two digits: digits = 2)")
+    if isinstance(model["transform"], list) and len(model["transform"]) != model["transformers"]:
+        raise ConfigError(f"{where}: transform names {len(model['transform'])} "
+                          f"transformers, but transformers = {model['transformers']}")
+
+
 def _recipe_model(recipe, wing):
     """A recipe's [model] over its wing's defaults."""
-    settings = MODEL_SETTINGS[wing]
-    return {**{key: default for key, (default, _) in settings.items()}, **_read(recipe)[0]}
+    return {**_defaults(wing), **_read(recipe)[0]}
+
+
+def _defaults(wing):
+    return {key: default for key, (default, _) in MODEL_SETTINGS[wing].items()}
 
 
 def _read(recipe):
@@ -209,7 +270,16 @@ def _read(recipe):
         if key not in settings:
             raise ConfigError(f"{where}: [model] has no setting {key!r}; the "
                               f"{wing_of(recipe)} wing's are {', '.join(settings)}")
-        _check(where, "model", key, value, settings[key][1])
+        if key == "transform" and isinstance(value, list) and value:   # one per STN
+            for name in value:
+                _check(where, "model", key, name, settings[key][1])
+        else:
+            _check(where, "model", key, value, settings[key][1])
+    if "transformers" in model and model["transformers"] < 1:
+        raise ConfigError(f"{where}: [model] transformers = {model['transformers']}: "
+                          "must be 1 or more")
+    if wing_of(recipe) == "mnist":
+        _check_model(where, {**_defaults("mnist"), **model})
     fields = {field.name: field.type for field in dataclasses.fields(TrainConfig)
               if field.name not in ("model", "ckpt_dir", "ramp_steps")}
     for key, value in train.items():
@@ -235,7 +305,7 @@ def _read(recipe):
 def _check(where, table, key, value, allowed):
     """One value of a recipe against what its key allows (a tuple of values, a type)."""
     if isinstance(allowed, tuple):
-        ok = isinstance(value, str) and value in allowed
+        ok = type(value) is type(allowed[0]) and value in allowed
         what = f"one of {', '.join(map(repr, allowed))}"
     elif allowed is bool:
         ok, what = isinstance(value, bool), "true or false"

@@ -13,3 +13,5 @@ LOC_HEADS = ("tutorial", "identity")     # how the MNIST loc net's last layer st
 BN_ORDERS = ("after-relu", "before-relu")  # the letters' batch norm: after the ReLU (seed's)
 NORMS = ("renorm", "plain")  # the letters' seed's BatchNormalization(renorm=True), or plain
 PIXEL_RANGES = ("0,1", "-1,1")           # the letters' model rescales its input to one
+CLASSIFIERS = ("cnn", "fcn")           # what follows the STN: the TF1 CNN, or fully connected
+SUM_CLASSES = 19                       # the MNIST addition's targets: sums 0 to 18

@@ -12,7 +12,11 @@ from mnist_stn import images  # noqa: E402
 
 MISTAKE_COLOR = "#d62728"
 BOX_COLOR = "#1f9bff"
+BOX_COLORS = (BOX_COLOR, "#ff8c1a", "#2ca02c", "#9467bd")   # one per STN side by side
 CORRECT_COLOR = "black"
+# two channels as one picture: channel 1 magenta, channel 2 green (white where both)
+CHANNEL_COLORS = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+GAP = 1                # pixels between the outputs of STNs side by side
 
 
 MIN_WIDTH = 4.0        # inches: room for a title over even a single image
@@ -29,11 +33,13 @@ def save_grid(path, originals, rectified, predictions, *args, **kwargs):
 
 
 def grid_figure(originals, rectified, predictions, labels=None, per_row=10,
-                title=None, boxes=None, lower_label="STN", notes=None):
+                title=None, boxes=None, lower_label="STN", notes=None, groups=1):
     """A figure of digit pairs: each original above its rectified version.
 
     Args:
-      originals, rectified: (N, H, W), (N, H, W, 1) or RGB (N, H, W, 3) images in [0, 1].
+      originals, rectified: (N, H, W), (N, H, W, 1) or RGB (N, H, W, 3) images in
+        [0, 1], or two channels (N, H, W, 2), drawn in CHANNEL_COLORS; ``rectified``
+        may hold the outputs of ``groups`` STNs side by side as channels.
       predictions: (N,) predicted class names, printed over the
         rectified images.
       labels: optional (N,) true classes; a wrong prediction is drawn in red with the
@@ -41,13 +47,16 @@ def grid_figure(originals, rectified, predictions, labels=None, per_row=10,
       per_row: digits per row pair.
       title: optional figure title.
       boxes: optional (N, P, 2) pixel (x, y) outline of the region the STN sampled,
-        drawn on the originals.
+        drawn on the originals; or a list of them, one per STN, in BOX_COLORS.
       lower_label: names the lower row ("STN"; for a model without one, e.g. "CNN").
       notes: optional (N,) short texts printed under each prediction (what the STN
         did: "31°cw 1.4x").
+      groups: how many STNs' outputs ``rectified`` holds, drawn side by side.
     """
-    originals = _squeeze(originals)
-    rectified = _squeeze(rectified)
+    originals = viewable(originals)
+    rectified = viewable(rectified, groups)
+    if boxes is not None and not isinstance(boxes, list):
+        boxes = [boxes]
     count = len(originals)
     if count == 0:
         raise ValueError("save_grid needs at least one image")
@@ -66,10 +75,10 @@ def grid_figure(originals, rectified, predictions, labels=None, per_row=10,
         row, col = 2 * (i // cols), i % cols
         top, bottom = axes[row, col], axes[row + 1, col]
         top.imshow(originals[i], cmap="gray", vmin=0, vmax=1)
-        if boxes is not None:
+        for k, outline in enumerate(boxes or []):
             # draw without letting the box rescale the axes: a box may leave the image
-            top.add_patch(Polygon(boxes[i], closed=True, fill=False, lw=1,
-                                  edgecolor=BOX_COLOR, clip_on=True))
+            top.add_patch(Polygon(outline[i], closed=True, fill=False, lw=1,
+                                  edgecolor=BOX_COLORS[k % len(BOX_COLORS)], clip_on=True))
         bottom.imshow(rectified[i], cmap="gray", vmin=0, vmax=1)
         wrong = labels is not None and predictions[i] != labels[i]
         text = f"{predictions[i]}" + (f" (true {labels[i]})" if wrong else "")
@@ -94,11 +103,24 @@ def grid_figure(originals, rectified, predictions, labels=None, per_row=10,
     return fig
 
 
-def _squeeze(images):
-    """(N, H, W, 1) or (N, H, W) -> (N, H, W); RGB (N, H, W, 3) stays RGB.
+def viewable(images, groups=1):
+    """Images as imshow draws them: (N, H, W, 1) or (N, H, W) -> (N, H, W) gray; RGB
+    (N, H, W, 3) stays RGB; two channels (N, H, W, 2) -> RGB in CHANNEL_COLORS; the
+    outputs of ``groups`` STNs of two channels each, (N, H, W, 2 * groups) -> RGB,
+    side by side, GAP pixels of gray between them.
 
     Clipped to [0, 1]: bilinear sampling can overshoot 1 by a rounding error, which
     matplotlib would warn about for RGB.
     """
-    images = np.clip(np.asarray(images), 0.0, 1.0)
-    return images[..., 0] if images.ndim == 4 and images.shape[-1] == 1 else images
+    images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        return images[..., 0]
+    if images.ndim < 4 or (images.shape[-1] == 3 and groups == 1):
+        return images
+    n, h, w, channels = images.shape
+    # (N, H, W, G*C) -> (N, H, W, G, C) @ (C, 3) -> (N, H, W, G, 3): each STN in colour
+    coloured = np.clip(images.reshape(n, h, w, groups, channels // groups)
+                       @ CHANNEL_COLORS[:channels // groups], 0.0, 1.0)
+    gap = np.full((n, h, GAP, 3), 0.5, np.float32)
+    parts = [part for g in range(groups) for part in ((gap,) if g else ()) + (coloured[:, :, :, g],)]
+    return np.concatenate(parts, axis=2)

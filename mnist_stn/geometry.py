@@ -24,6 +24,22 @@ def _known(transform):
     return transform
 
 
+def kinds(config):
+    """The transformer of each of a model's STNs side by side, a list of names, from its
+    config: ``transform`` (one name for all of them, or a list) and ``transformers``."""
+    transform = config.get("transform", "affine")
+    if isinstance(transform, (list, tuple)):
+        return list(transform)
+    return [transform] * config.get("transformers", 1)
+
+
+def split(thetas, names):
+    """(N, P1 + P2 + ...) thetas of STNs side by side -> [(N, P1), (N, P2), ...]."""
+    thetas = np.asarray(thetas)
+    ends = np.cumsum([TRANSFORMS[name].size for name in names])
+    return np.split(thetas, ends[:-1], axis=-1)
+
+
 def as_affine(thetas):
     """Attention windows (N, 3) as (s, t_x, t_y) -> the affine thetas (N, 6) they are."""
     scale, shift_x, shift_y = np.asarray(thetas, np.float64).reshape(-1, 3).T

@@ -13,7 +13,7 @@ import os
 import signal
 import time
 
-from mnist_stn import animation, checkpoints, optimizers, precision
+from mnist_stn import animation, checkpoints, geometry, optimizers, precision
 from mnist_stn.compat import tf
 
 SUMMARY_IMAGES = 8       # inputs shown in TensorBoard, each beside its rectified version
@@ -293,8 +293,9 @@ def start_film(config, g, validation_images, step):
     or with ``config.frames`` 0."""
     if not config.frames or g.get("theta") is None:
         return None
+    kinds = geometry.kinds(config.model)
     film = animation.Film(config.ckpt_dir, validation_images[:animation.PANEL],
-                          g["input_shape"], config.model["transform"])
+                          g["input_shape"], kinds if len(kinds) > 1 else kinds[0])
     film.resume(step)
     return film
 
@@ -344,10 +345,14 @@ def build_image_summary(g):
     """TensorBoard images: a few inputs, each beside what the STN made of it."""
     rectified = g["rectified"]
     height, width, channels = g["input_shape"]
+    inputs = tf.reshape(g["images"], [-1, height, width, channels])
+    if channels not in (1, 3) or rectified.shape[3] != channels:
+        # two digits, or several STNs' outputs: each picture as its brightest channel
+        inputs = tf.reduce_max(inputs, axis=3, keepdims=True)
+        rectified = tf.reduce_max(rectified, axis=3, keepdims=True)
     # (B, H, W, C) input | rectified padded to (B, H, W, C) -> (B, H, 2W, C)
     side_by_side = tf.concat(
-        [tf.reshape(g["images"], [-1, height, width, channels]),
-         tf.image.resize_with_crop_or_pad(rectified, height, width)], axis=2)
+        [inputs, tf.image.resize_with_crop_or_pad(rectified, height, width)], axis=2)
     return tf.summary.image("input_rectified", side_by_side, max_outputs=SUMMARY_IMAGES)
 
 

@@ -347,8 +347,9 @@ def test_a_model_saved_when_E_was_simards_warp_is_read_as_simard(tmp_path):
     # Simard's warp, which is now called simard (E is the STN paper's spline)
     old = {"stn": True, "distortion": "E", "loc_head": "identity", "image_size": 28}
     (tmp_path / checkpoints.CONFIG_FILE).write_text(json.dumps(old))
-    assert checkpoints.read_config(tmp_path) == dict(old, distortion="simard",
-                                                     transform="affine", loc_start_scale=1.0)
+    assert checkpoints.read_config(tmp_path) == dict(
+        old, distortion="simard", transform="affine", loc_start_scale=1.0, digits=1,
+        transformers=1, classifier="cnn")
     # resuming it on the paper's E is refused; on simard it goes on
     paper_e, _ = configs.load("E", "mnist")
     with pytest.raises(checkpoints.CheckpointError, match="distortion simard, not E"):

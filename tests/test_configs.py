@@ -124,7 +124,7 @@ def test_the_flags_name_the_runs():
 
 @pytest.mark.parametrize("flags, message", [
     (["--distortion", "R", "--no-stn", "--transform", "projective"],
-     "--transform: a CNN without the STN has no transformer"),
+     "--transform: a classifier without the STN has no transformer"),
     (["--config", "R-cnn-cnn"], "-cnn is neither"),
     (["--config", "nope"], "no run 'nope' in the mnist wing")])
 def test_a_run_that_cannot_be_is_one_error_line(flags, message, capsys):

@@ -148,7 +148,7 @@ def test_the_distorted_benchmark_refuses_what_cannot_run(capsys):
                         (["--configs", "STN"], "no run 'STN' in the mnist wing"),
                         (["--configs", "mnist"], "runs ['mnist'] are not of this benchmark"),
                         (["--configs", "R", "--no-stn", "--transform", "tps"],
-                         "a CNN without the STN has no transformer")):
+                         "a classifier without the STN has no transformer")):
         refused(distorted.main, flags, says, capsys)
 
 
