@@ -136,7 +136,7 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_sca
     return fc2
 
 
-def classifier(images, keep_prob, classes=NUM_CLASSES):
+def classifier(images, keep_prob, classes=NUM_CLASSES, activations=None):
     """The classic TF1 MNIST CNN ("Deep MNIST for experts").
 
     conv 5x5x32 -> pool -> conv 5x5x64 -> pool -> FC 1024 + dropout -> FC 10.
@@ -146,20 +146,25 @@ def classifier(images, keep_prob, classes=NUM_CLASSES):
         baseline that reads distorted digits without an STN, or more channels.
       keep_prob: scalar, the dropout keep probability after FC 1024.
       classes: 10 digits, or the addition's 19 sums.
+      activations: a list the output of each layer is appended to (what the network
+        sees in an image, for co-localisation's embedding), or None.
 
     Returns:
       logits, (B, classes).
     """
+    seen = activations if activations is not None else []
     channels = images.shape.as_list()[3]
     with tf.variable_scope("layer_1"):
         # (B, 28, 28, 1) -> (B, 28, 28, 32) -> pool -> (B, 14, 14, 32)
         x = conv2d_relu(images, get_weights([5, 5, channels, 32]), get_bias([32]))
         x = max_pool(x)
+        seen.append(x)
 
     with tf.variable_scope("layer_2"):
         # (B, 14, 14, 32) -> (B, 14, 14, 64) -> pool -> (B, 7, 7, 64)
         x = conv2d_relu(x, get_weights([5, 5, 32, 64]), get_bias([64]))
         x = max_pool(x)
+        seen.append(x)
 
     flat_size = pooled_size(images.shape.as_list()[1], 2) ** 2 * 64   # 3136 for 28x28
     with tf.variable_scope("layer_3"):
@@ -167,12 +172,15 @@ def classifier(images, keep_prob, classes=NUM_CLASSES):
         x = tf.reshape(x, [-1, flat_size])
         x = tf.nn.relu(tf.nn.bias_add(tf.matmul(x, get_weights([flat_size, 1024])),
                                       get_bias([1024])))
+        seen.append(x)
         x = tf.nn.dropout(x, rate=1.0 - keep_prob)
 
     with tf.variable_scope("layer_4"):
         # (B, 1024) -> (B, 10)
-        return tf.nn.bias_add(tf.matmul(x, get_weights([1024, classes])),
-                              get_bias([classes]))
+        logits = tf.nn.bias_add(tf.matmul(x, get_weights([1024, classes])),
+                                get_bias([classes]))
+        seen.append(logits)
+        return logits
 
 
 FCN_HIDDEN = (256, 256)     # the fully connected classifier's ReLU layers
@@ -321,3 +329,159 @@ def describe(config):
     if config.get("digits", 1) == 2:
         return f"{name} adding {distortion} pairs"
     return name if distortion == "none" else f"{name} on {distortion}"
+
+
+# -- co-localisation (the STN paper's Appendix A.2) ------------------------------------
+
+COLOC_MARGIN = 1.0      # the triplet loss's alpha
+
+
+def coloc_loc_net(inputs, image_size, start_scale, min_scale):
+    """The paper's co-localisation loc net: an attention window (s, t_x, t_y) per image.
+
+    conv 9x9x8 stride 4 -> pool -> FC 8 -> FC 8 -> FC 3, ReLUs between. The window
+    stays on the canvas: its scale is clipped to [min_scale, 1] and its centre moves
+    at most as far as the window fits (t = tanh(.) (1 - s)), so it cannot escape to
+    the blank beyond the canvas, where every window would look alike. The last layer
+    starts at zero weights and the bias (start_scale, 0, 0): every image's window
+    starts centred, start_scale times the canvas's side.
+
+    Args:
+      inputs: (B, S*S) flat canvases; S = image_size.
+    Returns:
+      theta, (B, 3).
+    """
+    # (B, S*S) -> (B, S, S, 1); the shapes below are for the paper's S = 84
+    x = tf.reshape(inputs, [-1, image_size, image_size, NUM_CHANNELS])
+    with tf.variable_scope("loc_layer_1"):
+        # (B, 84, 84, 1) -> stride 4 -> (B, 21, 21, 8) -> pool -> (B, 11, 11, 8) -> (B, 968)
+        x = max_pool(conv2d_relu(x, get_weights([9, 9, NUM_CHANNELS, 8]), get_bias([8]),
+                                 strides=[1, 4, 4, 1]))
+        x = tf.reshape(x, [-1, pooled_size(pooled_size(image_size, 2), 1) ** 2 * 8])
+    for i in (2, 3):
+        with tf.variable_scope(f"loc_layer_{i}"):
+            # (B, n) -> (B, 8)
+            x = tf.nn.relu(tf.nn.bias_add(tf.matmul(x, get_weights([x.shape.as_list()[1], 8])),
+                                          get_bias([8])))
+    with tf.variable_scope("loc_layer_4"):
+        # (B, 8) -> (B, 3)
+        weights = tf.Variable(tf.zeros([8, 3]), name="weights")
+        # the scale's bias only: a bias on the shift would send every window to one
+        # place of the canvas, which is where the loss first pulls them all
+        bias = tf.Variable(start_theta("attention", start_scale)[:1], name="bias")
+        # (B, 8) -> (B, 3) -> (B, 1) scale, (B, 2) shift
+        raw = tf.matmul(x, weights) + tf.pad(bias, [[0, 2]])
+        scale = tf.clip_by_value(raw[:, :1], min_scale, 1.0)
+        return tf.concat([scale, tf.tanh(raw[:, 1:]) * (1.0 - scale)], axis=1)
+
+
+def frozen(values):
+    """Inside this scope, each ``tf.Variable`` whose name (within the scope's name
+    scope) is a key of ``values`` starts at that array and is not trained."""
+    outer = tf.get_default_graph().get_name_scope()
+
+    def creator(next_creator, **kwargs):
+        scope = tf.get_default_graph().get_name_scope()[len(outer):].lstrip("/")
+        name = f"{scope}/{kwargs.get('name')}".lstrip("/")
+        if name in values:
+            kwargs.update(initial_value=values[name], trainable=False)
+        return next_creator(**kwargs)
+    return tf.variable_creator_scope(creator)
+
+
+def embedding(images, classifier_weights):
+    """e(): the clean-MNIST classifier's view of 28x28 images, every layer's activations,
+    each scaled to unit length, concatenated and scaled by 1/sqrt(layers): (B, D), unit
+    length, so that the margin of 1 has a scale."""
+    layers = []
+    with tf.variable_scope("embedding"), frozen(classifier_weights):
+        classifier(images, 1.0, activations=layers)
+    flat = [tf.math.l2_normalize(tf.reshape(a, [tf.shape(a)[0], -1]), axis=1) for a in layers]
+    return tf.concat(flat, axis=1) / np.sqrt(len(flat))
+
+
+def triplet_loss(anchors, negatives, margin=COLOC_MARGIN):
+    """The paper's co-localisation loss over every pair (n, m), n != m, of a batch of one
+    class: mean of max(0, |e_n - e_m|^2 - |e_n - r_n|^2 + margin).
+
+    Args:
+      anchors: (B, D), e() of each image's window.
+      negatives: (B, D), e() of a random window of the same size in the same image.
+    """
+    # (B, 1, D) - (1, B, D) -> (B, B): |e_n - e_m|^2
+    between = tf.reduce_sum(tf.square(anchors[:, None] - anchors[None]), axis=2)
+    # (B,): |e_n - r_n|^2
+    apart = tf.reduce_sum(tf.square(anchors - negatives), axis=1)
+    hinge = tf.nn.relu(between - apart[:, None] + margin)
+    others = 1.0 - tf.eye(tf.shape(anchors)[0], dtype=hinge.dtype)
+    return tf.reduce_sum(hinge * others) / tf.reduce_sum(others)
+
+
+def window_boxes(theta, size):
+    """(B, 3) windows -> (B, 4) boxes (x0, y0, x1, y1) in pixels of a size x size canvas,
+    0 the centre of the first pixel: the outermost points the window samples."""
+    scale, shift_x, shift_y = tf.unstack(theta, axis=1)
+    half = scale * (size - 1) / 2.0
+    centre_x, centre_y = (shift_x + 1.0) * (size - 1) / 2.0, (shift_y + 1.0) * (size - 1) / 2.0
+    return tf.stack([centre_x - half, centre_y - half, centre_x + half, centre_y + half], 1)
+
+
+def box_iou(a, b):
+    """Intersection over union of (B, 4) boxes (x0, y0, x1, y1), elementwise: (B,)."""
+    width = tf.nn.relu(tf.minimum(a[:, 2], b[:, 2]) - tf.maximum(a[:, 0], b[:, 0]))
+    height = tf.nn.relu(tf.minimum(a[:, 3], b[:, 3]) - tf.maximum(a[:, 1], b[:, 1]))
+    inter = width * height
+    area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / tf.maximum(area - inter, 1e-12)
+
+
+def build_coloc_graph(config, classifier_weights):
+    """Co-localisation's graph: canvases -> attention windows -> the triplet loss.
+
+    No label reaches the loss: ``labels``, the top-left pixel (x, y) of each digit's
+    28x28 frame on the canvas, only scores the windows (IoU > 0.5 with that frame).
+
+    Args:
+      config: ``image_size`` (the canvas side, 84), ``loc_start_scale`` and
+        ``min_scale`` (the windows' first and smallest size, shares of the side),
+        ``transform`` ("attention").
+      classifier_weights: the clean-MNIST CNN's variables by name ("layer_1/weights",
+        ...), arrays: the embedding, frozen.
+
+    Returns:
+      The nodes ``training.fit`` reads (as ``build_graph``'s): ``images`` (B, S*S),
+      ``labels`` (B, 2) int, ``keep_prob`` and ``loc_keep_prob`` (unused), ``loss``,
+      ``accuracy`` and ``num_correct`` (windows on their digit), ``theta`` (B, 3),
+      ``rectified`` (B, 28, 28, 1) the windows' contents, ``loc_variables``,
+      ``input_shape``; and ``iou`` (B,).
+    """
+    size = config["image_size"]
+    images = tf.placeholder(tf.float32, [None, size * size], name="images")
+    labels = tf.placeholder(tf.int64, [None, 2], name="labels")
+    canvases = tf.reshape(images, [-1, size, size, NUM_CHANNELS])
+    theta = tf.identity(coloc_loc_net(images, size, config["loc_start_scale"],
+                                      config["min_scale"]), name="theta")
+    # (B, 84, 84, 1) -> (B, 28, 28, 1): what each window shows
+    windows = transformer.spatial_transformer_network(
+        canvases, theta, out_dims=[IMAGE_SIZE, IMAGE_SIZE], transform="attention")
+    # a window of the same size anywhere on the canvas: its centre uniform where it fits
+    scale = theta[:, :1]
+    place = tf.random.uniform(tf.shape(theta[:, 1:]), -1.0, 1.0) * tf.abs(1.0 - scale)
+    elsewhere = transformer.spatial_transformer_network(
+        canvases, tf.concat([scale, place], axis=1), out_dims=[IMAGE_SIZE, IMAGE_SIZE],
+        transform="attention")
+    # (2B, 28, 28, 1) -> (2B, D) -> (B, D) each
+    anchors, negatives = tf.split(embedding(tf.concat([windows, elsewhere], 0),
+                                            classifier_weights), 2)
+    frames = tf.cast(tf.concat([labels, labels + IMAGE_SIZE - 1], axis=1), tf.float32)
+    iou = box_iou(window_boxes(theta, size), frames)
+    hits = tf.cast(iou > 0.5, tf.float32)
+    return {"images": images, "labels": labels,
+            "keep_prob": tf.placeholder_with_default(1.0, [], name="keep_prob"),
+            "loc_keep_prob": tf.placeholder_with_default(1.0, [], name="loc_keep_prob"),
+            "loss": triplet_loss(anchors, negatives), "iou": iou,
+            "accuracy": tf.reduce_mean(hits),
+            "num_correct": tf.cast(tf.reduce_sum(hits), tf.int32),
+            "theta": theta, "rectified": windows, "input_shape": (size, size, NUM_CHANNELS),
+            "loc_variables": [v for v in tf.trainable_variables()
+                              if v.name.startswith("loc_layer_")]}

@@ -2,12 +2,16 @@
 
     python predict.py                  # test accuracy, per digit; grids of test digits
     python predict.py my_digit.png     # classify your own digit images
+    python predict.py --config addition   # the addition: test pairs, their sums
 
 The grids show the original digits on top, with the region the STN sampled drawn on
 them (a quadrilateral; curved for the thin-plate spline), and the STN's rectified digits
-below with the predicted labels; mistakes are red. Pass the run flags given to train.py
-(--config, --distortion, --no-stn, --transform) to find its checkpoint; with --ckpt-dir,
-the folder's model must be the one they name.
+below with the predicted labels; mistakes are red. For the addition, each pair is drawn
+as one picture, channel 1 in magenta and channel 2 in green, with each STN's box in its
+own colour; below, each STN's output side by side, and the sum in words ("7 + 5 = 12").
+Pass the run flags given to train.py (--config, --distortion, --no-stn, --transform,
+--transformers, --classifier) to find its checkpoint; with --ckpt-dir, the folder's
+model must be the one they name.
 """
 import signal
 import sys
@@ -23,8 +27,8 @@ import os
 import numpy as np
 
 import model
-from mnist_stn import (checkpoints, configs, data, distort, figures, geometry, images,
-                       precision)
+from mnist_stn import (addition, checkpoints, configs, data, distort, figures, geometry,
+                       images, precision)
 from mnist_stn.constants import IMAGE_SIZE
 
 GRID_FILE = "predictions.png"
@@ -65,13 +69,14 @@ def build_parser():
 def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        name = configs.select("mnist", args.config, args.stn, args.distortion,
+                              args.transform, args.transformers, args.classifier)
+        args.digits = configs.load(name, "mnist")[0]["digits"]   # what the run reads
+    except configs.ConfigError as e:
+        parser.error(str(e))
     if args.ckpt_dir is None:
-        try:
-            args.ckpt_dir = configs.default_dir(
-                configs.select("mnist", args.config, args.stn, args.distortion,
-                               args.transform))
-        except configs.ConfigError as e:
-            parser.error(str(e))
+        args.ckpt_dir = configs.default_dir(name)
     if args.out_dir is None:
         args.out_dir = args.ckpt_dir
     args.ckpt_dir, args.out_dir = map(os.path.expanduser, (args.ckpt_dir, args.out_dir))
@@ -82,15 +87,25 @@ def parse_args(argv=None):
     return args
 
 
-def restore(ckpt_dir, precision=None, stn=None, transform=None):
+def restore(ckpt_dir, precision=None, stn=None, transform=None, digits=None):
     """The trained model in ``ckpt_dir``, in ``precision`` (default: the one it was
     trained in). ``stn`` False refuses an STN model (the user said --no-stn), a
-    ``transform`` a model with another transformer (the user said --transform)."""
+    ``transform`` a model with another transformer (the user said --transform), and
+    ``digits`` a model that reads another number of digits (1, or the addition's 2)."""
     restored = checkpoints.Restored(ckpt_dir, model.build_graph, precision=precision,
                                     how_to_train="run train.py first with the run flags "
                                                  "given here (--config, --distortion, "
                                                  "--no-stn)",
                                     needs=("stn", "distortion", "image_size"))
+    if digits is not None and restored.config["digits"] != digits:
+        held = model.describe(restored.config)
+        restored.close()
+        how = ("pass its run's flags, as --config addition" if digits == 1
+               else "pass its run's flags, or leave out --config addition")
+        raise checkpoints.CheckpointError(
+            f"{ckpt_dir} holds a {held} model, which reads "
+            f"{'two digits, one per channel' if digits == 1 else 'one digit'}; the run "
+            f"named here reads {'one digit' if digits == 1 else 'pairs'} ({how})")
     if stn is False and restored.config["stn"]:
         restored.close()
         raise checkpoints.CheckpointError(f"{ckpt_dir} holds an STN model, not the plain "
@@ -172,6 +187,54 @@ def stn_notes(out):
     return np.array([geometry.short_label(out["parts"], i) for i in range(len(out["theta"]))])
 
 
+def predict_sums(restored, args):
+    """The addition: accuracy on the fixed test pairs, which channel each STN took,
+    and the grids of pairs."""
+    config = restored.config
+    distortion = args.distortion or config["distortion"]
+    if distort.CANVAS_SIZE[distortion] != config["image_size"]:
+        side = config["image_size"]
+        raise checkpoints.CheckpointError(f"the model reads {side}x{side} inputs; "
+                                          f"--distortion {distortion} makes other sizes")
+    test = data.load_mnist(args.data_dir, validation_size=0).test
+    canvases, sums, digits = addition.fixed_pairs(test, distortion, distort.TEST_SEED)
+    result = restored.evaluate(canvases, sums)
+    correct = result["correct"]
+    print(f"Test accuracy: {result['accuracy']:.2%} ({correct.sum()}/{len(correct)} sums, "
+          f"{model.describe(config)}, checkpoint {restored.checkpoint})")
+    size, kinds = config["image_size"], geometry.kinds(config)
+    boxes = None
+    if "theta" in result:
+        shares = addition.channel_shares(result["rectified"], len(kinds))
+        for k, (first, second) in enumerate(shares, start=1):
+            print(f"  STN {k}: {first:.0%} of its output's ink from channel 1, "
+                  f"{second:.0%} from channel 2")
+        boxes = [geometry.sampled_box(theta, size, kind)
+                 for kind, theta in zip(kinds, geometry.split(result["theta"], kinds))]
+    words = np.array([addition.in_words(a, b) for a, b in digits])
+    for i in range(min(3, len(sums))):
+        print(f"  pair {i}: {words[i]}, predicted {result['predictions'][i]}")
+    pairs = canvases.reshape(-1, size, size, addition.CHANNELS)
+    groups = len(kinds) if config["stn"] else 1
+
+    def grid(name, chosen, title):
+        path = os.path.join(args.out_dir, name)
+        figures.save_grid(path, pairs[chosen], result["rectified"][chosen],
+                          result["predictions"][chosen], sums[chosen], title=title,
+                          boxes=None if boxes is None else [b[chosen] for b in boxes],
+                          lower_label="STNs" if config["stn"] else "input",
+                          notes=words[chosen], groups=groups, per_row=8)
+        print(f"Wrote {path}")
+
+    grid(GRID_FILE, np.arange(min(args.num_images, len(sums))),
+         "Test pairs, channel 1 magenta, channel 2 green, each STN's box in its colour "
+         "(top); each STN's output, the predicted sum, the true one in words (below)")
+    wrong = np.flatnonzero(~correct)
+    if len(wrong):
+        grid(MISTAKES_FILE, wrong[:args.num_images],
+             f"{min(len(wrong), args.num_images)} of {len(wrong)} wrong sums")
+
+
 def output_names(paths):
     """'<stem>_rectified.png' per input, never the same twice: seven.bmp and seven.gif
     give seven_rectified.png and seven_gif_rectified.png."""
@@ -228,8 +291,15 @@ def run(argv):
     args = parse_args(argv)
     try:
         restored = restore(args.ckpt_dir, args.precision, stn=args.stn,
-                           transform=args.transform)
+                           transform=args.transform, digits=args.digits)
         checkpoints.make_dir(args.out_dir, "--out-dir")
+        if restored.config["digits"] == 2:
+            if args.images:
+                raise checkpoints.CheckpointError(
+                    "an addition model reads pairs of digits, one per channel; give "
+                    "image files to a model of one digit")
+            predict_sums(restored, args)
+            return 0
         if args.images:
             failed = classify_files(restored, args.images, args.out_dir)
             if failed:
