@@ -9,8 +9,8 @@ them (a quadrilateral; curved for the thin-plate spline), and the STN's rectifie
 below with the predicted labels; mistakes are red. For the addition, each pair is drawn
 as one picture, channel 1 in magenta and channel 2 in green, with each STN's box in its
 own colour; below, each STN's output side by side, and the sum in words ("7 + 5 = 12").
-Pass the run flags given to train.py (--config, --distortion, --no-stn, --transform,
---transformers, --classifier) to find its checkpoint; with --ckpt-dir, the folder's
+Pass the run flags given to train.py (--config, --distortion, --no-stn, --transform)
+to find its checkpoint; with --ckpt-dir, the folder's
 model must be the one they name.
 """
 import signal
@@ -71,7 +71,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     try:
         name = configs.select("mnist", args.config, args.stn, args.distortion,
-                              args.transform, args.transformers, args.classifier)
+                              args.transform)
         args.digits = configs.load(name, "mnist")[0]["digits"]   # what the run reads
     except configs.ConfigError as e:
         parser.error(str(e))

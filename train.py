@@ -61,7 +61,7 @@ def parse_args(argv=None):
         parser.error("--distortion is short for --config: give one of them")
     try:
         name = configs.select("mnist", args.config, args.stn, args.distortion,
-                              args.transform, args.transformers, args.classifier)
+                              args.transform)
         overrides = {**configs.overrides(args), "frames": args.frames,
                      "save_every": args.eval_every}
         config = configs.train_config(name, "mnist",

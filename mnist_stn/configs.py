@@ -11,8 +11,8 @@ to the second), written as fractions such as "2/9". A recipe's comments say why 
 is set so and which record tells its story. Recipes whose name starts with "letters"
 belong to the letters wing, the others to MNIST.
 
-A run is a recipe plus model overrides (``--transform``, ``--no-stn``, and for MNIST
-``--transformers``, ``--classifier``), and its name says each: ``R`` with the thin-plate
+A run is a recipe plus model overrides (``--transform``, ``--no-stn``, or in its name),
+and its name says each: ``R`` with the thin-plate
 spline is ``R-tps``, without the STN ``R-cnn`` (the classifier alone; ``addition-fcn``),
 with another classifier after the STN ``addition-stcnn``, with one STN instead of the
 recipe's two ``addition-x1``.
@@ -75,29 +75,21 @@ def add_override_flags(parser):
 
 
 def add_model_flags(parser, wing, what="train"):
-    """--config, --no-stn and --transform (and for MNIST --transformers and --classifier):
-    which run, as every entry point names it."""
+    """--config, --no-stn and --transform: which run, as every entry point names it.
+    Other model changes are run names: addition-x1 (one STN), addition-stcnn (a CNN
+    after the STNs), addition-cnn (the CNN alone)."""
     parser.add_argument("--config", default=None, metavar="RUN",
                         help=f"the named run to {what}: a recipe of configs/ "
                              f"({', '.join(names(wing))}), or a run name such as R-tps "
-                             f"(default: {wing})")
+                             f"or addition-x1 (default: {wing})")
     parser.add_argument("--no-stn", dest="stn", action="store_false",
-                        help="the run's CNN, without the spatial transformer (its name "
-                             f"ends in -{CNN})")
+                        help="the run's classifier alone, without the spatial transformer "
+                             f"(its name ends in -{CNN}, or the run's classifier)")
     parser.add_argument("--transform", choices=tuple(TRANSFORMS), default=None,
                         help="the STN's transformer in place of the run's own: affine "
                              "(the tutorial's), projective or tps, the STN paper's thin-"
                              "plate spline, or attention, a square window (its name ends "
                              "in -NAME) (default: the run's)")
-    if wing == "mnist":
-        parser.add_argument("--transformers", type=int, default=None, metavar="N",
-                            help="N spatial transformers side by side, each reading the "
-                                 f"whole input (its name ends in -{COUNT}N) (default: the "
-                                 "run's; two for the addition)")
-        parser.add_argument("--classifier", choices=CLASSIFIERS, default=None,
-                            help="what reads the STN's output: cnn, the TF1 CNN, or fcn, "
-                                 "fully connected (its name ends in -stNAME, or -NAME "
-                                 "with --no-stn) (default: the run's)")
 
 
 def overrides(args, flags=OVERRIDE_FLAGS):
@@ -130,21 +122,16 @@ def default_dir(name):
     return str(Path("checkpoints") / name)
 
 
-def select(wing, config=None, stn=True, distortion=None, transform=None, transformers=None,
-           classifier=None):
+def select(wing, config=None, stn=True, distortion=None, transform=None):
     """The run an entry point's flags name: --config RUN, else the wing's default (for
-    MNIST, ``--distortion K`` names the recipe K); --no-stn, --transform, --transformers
-    and --classifier then change its model, and the run's name says so (``run_name``)."""
+    MNIST, ``--distortion K`` names the recipe K); --no-stn and --transform then change
+    its model, and the run's name says so (``run_name``)."""
     run = config or (distortion if distortion not in (None, "none") else wing)
     recipe, changes = parse_run(run, wing)
     if not stn:
         changes["stn"] = False
     if transform:
         changes["transform"] = transform
-    if transformers is not None:
-        changes["transformers"] = transformers
-    if classifier:
-        changes["classifier"] = classifier
     return run_name(recipe, changes, wing)
 
 
@@ -192,7 +179,7 @@ def run_name(recipe, changes, wing):
     if stn and not model["stn"]:
         raise ConfigError(f"recipe {recipe!r} is a CNN; it has no STN to change")
     if changed.get("transformers", 1) < 1:
-        raise ConfigError(f"--transformers must be 1 or more, not {changed['transformers']}")
+        raise ConfigError(f"run {recipe}-{COUNT}{changed['transformers']}: one STN or more")
     classifier = changes.get("classifier", model.get("classifier", CNN))
     name = recipe
     if not stn and model["stn"]:

@@ -42,7 +42,8 @@ def test_training_learns_and_writes_its_files(trained_stn):
     assert checkpoint_step(trained_stn) == 120
     assert json.loads((trained_stn / checkpoints.CONFIG_FILE).read_text()) == \
         {"stn": True, "distortion": "none", "image_size": 28, "loc_head": "tutorial",
-         "loc_start_scale": 1.0, "transform": "affine"}
+         "loc_start_scale": 1.0, "transform": "affine", "digits": 1, "transformers": 1,
+         "classifier": "cnn"}
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(trained_stn))
 
 
