@@ -7,7 +7,8 @@ settings below for ``[model]``, TrainConfig's for ``[train]``. Two entries of ``
 are shares of the run instead of steps, so that a run made longer or shorter keeps its
 shape: ``ramp`` (the distortions grow from none to full over this share of the steps)
 and ``classifier_hold`` (the classifier held still from the first share of the steps
-to the second), written as fractions such as "2/9". A recipe's comments say why the run
+to the second; ``loc_hold`` the same for the loc nets), written as fractions such as
+"2/9". A recipe's comments say why the run
 is set so and which record tells its story. Recipes whose name starts with "letters"
 belong to the letters wing, the others to MNIST.
 
@@ -46,9 +47,9 @@ MODEL_SETTINGS = {
     "letters": {**STN, "width": (1.0, float), "bn": (BN_ORDERS[0], BN_ORDERS),
                 "pixel_range": (PIXEL_RANGES[0], PIXEL_RANGES), "norm": (NORMS[0], NORMS)},
 }
-SHARES = ("ramp", "classifier_hold")     # [train] entries written as shares of the steps
+SHARES = ("ramp", "classifier_hold", "loc_hold")   # [train] entries: shares of the steps
 # A CNN has no loc net: these [train] settings of its recipe do not apply to it
-LOC_ONLY = {"loc_lr_multiplier": 1.0, "classifier_hold": None}
+LOC_ONLY = {"loc_lr_multiplier": 1.0, "classifier_hold": None, "loc_hold": None}
 
 
 # The flags both training entry points take, each overriding one [train] field of the run
@@ -277,14 +278,16 @@ def _read(recipe):
             _check(where, "train", key, value, fields[key])
     if "ramp" in train:
         _share(where, "ramp", train["ramp"])
-    if "classifier_hold" in train:
-        hold = train["classifier_hold"]
+    for key in ("classifier_hold", "loc_hold"):
+        if key not in train:
+            continue
+        hold = train[key]
         if not (isinstance(hold, list) and len(hold) == 2):
-            raise ConfigError(f"{where}: [train] classifier_hold must be two shares "
+            raise ConfigError(f"{where}: [train] {key} must be two shares "
                               f"[\"FROM\", \"UNTIL\"] such as [\"1/18\", \"5/18\"], not {hold!r}")
-        start, until = (_share(where, "classifier_hold", share) for share in hold)
+        start, until = (_share(where, key, share) for share in hold)
         if not start < until:
-            raise ConfigError(f"{where}: [train] classifier_hold {hold}: FROM must come "
+            raise ConfigError(f"{where}: [train] {key} {hold}: FROM must come "
                               "before UNTIL")
     return model, train
 
@@ -328,9 +331,10 @@ def train_config(run, wing, ckpt_dir, **overrides):
     train.update({key: value for key, value in overrides.items() if value is not None})
     steps = train.get("steps", TrainConfig.steps)
     train["ramp_steps"] = steps_of(train.pop("ramp", 0), steps)
-    if train.get("classifier_hold") is not None:
-        start, until = (steps_of(share, steps) for share in train["classifier_hold"])
-        train["classifier_hold"] = (start, max(until, start + 1))
+    for key in ("classifier_hold", "loc_hold"):
+        if train.get(key) is not None:
+            start, until = (steps_of(share, steps) for share in train[key])
+            train[key] = (start, max(until, start + 1))
     return TrainConfig(model=model, ckpt_dir=ckpt_dir, **train)
 
 

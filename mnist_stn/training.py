@@ -40,6 +40,7 @@ class TrainConfig:
     loc_lr_multiplier: float = 1.0   # the loc net's learning rate over the classifier's
     ramp_steps: int = 0          # distortions grow from none to full over these first steps
     classifier_hold: tuple | None = None   # the classifier held still over steps [from, until)
+    loc_hold: tuple | None = None          # ... and the loc nets
     frames: int = 60             # of the learning animation, over the run (0: none)
 
     def check(self, train_size):
@@ -70,11 +71,12 @@ class TrainConfig:
                              f"{self.loc_lr_multiplier}")
         if self.ramp_steps < 0:
             raise ValueError(f"ramp_steps must be 0 (none) or more, not {self.ramp_steps}")
-        if self.classifier_hold is not None:
-            start, until = self.classifier_hold
-            if not 0 <= start < until:
-                raise ValueError("classifier_hold must be steps [FROM, UNTIL), "
-                                 f"0 <= FROM < UNTIL, not {list(self.classifier_hold)}")
+        for name in HOLDS:
+            if getattr(self, name) is not None:
+                start, until = getattr(self, name)
+                if not 0 <= start < until:
+                    raise ValueError(f"{name} must be steps [FROM, UNTIL), "
+                                     f"0 <= FROM < UNTIL, not {list(getattr(self, name))}")
         if self.optimizer not in optimizers.OPTIMIZERS:
             raise ValueError("optimizer must be one of "
                              f"{', '.join(optimizers.OPTIMIZERS)}, not {self.optimizer}")
@@ -84,6 +86,7 @@ class TrainConfig:
 
 
 LR_SCHEDULES = ("cosine", "constant")
+HOLDS = ("classifier_hold", "loc_hold")     # parts of the model held still a while
 
 
 class TrainingError(Exception):
@@ -276,15 +279,16 @@ class Record:
 # checkpoint) are refused. Their change is said when a run resumes.
 RESUMED_SETTINGS = ("steps", "batch_size", "learning_rate", "lr_schedule", "keep_prob",
                     "loc_keep_prob", "seed", "precision", "optimizer", "loc_lr_multiplier",
-                    "ramp_steps", "classifier_hold")
+                    "ramp_steps", "classifier_hold", "loc_hold")
 
 
 def settings(config):
     """The TrainConfig as metrics.json records it: no model, no folder (it can move)."""
     out = {k: v for k, v in dataclasses.asdict(config).items()
            if k not in ("model", "ckpt_dir")}
-    if out.get("classifier_hold") is not None:
-        out["classifier_hold"] = list(out["classifier_hold"])
+    for name in HOLDS:
+        if out.get(name) is not None:
+            out[name] = list(out[name])
     return out
 
 
@@ -308,23 +312,27 @@ def build_train_op(g, global_step, config):
     ``classifier_hold`` gives the variables in ``g["loc_variables"]`` an optimizer of
     their own at their multiple of the rate, and the classifier one at its own: zero
     over the hold, so that the STN, not the classifier, has to absorb the distortions
-    that grow meanwhile.
+    that grow meanwhile. A ``loc_hold`` is the other way round: the loc nets at zero
+    while the classifier first learns to read what an untrained STN passes on.
     """
     rate = learning_rate_schedule(config)
     loc_vars = g.get("loc_variables") or []
-    if not loc_vars or (config.loc_lr_multiplier == 1.0 and config.classifier_hold is None):
+    if not loc_vars or (config.loc_lr_multiplier == 1.0 and config.classifier_hold is None
+                        and config.loc_hold is None):
         return optimizers.make_optimizer(config.optimizer, rate).minimize(
             g["loss"], global_step=global_step)
     rest = [v for v in tf.trainable_variables() if v not in loc_vars]
     grads = tf.gradients(g["loss"], rest + loc_vars)
-    classifier_rate = rate
-    if config.classifier_hold is not None:
-        start, until = config.classifier_hold
-        held = tf.cast((global_step >= start) & (global_step < until), tf.float32)
-        classifier_rate = rate * (1.0 - held)
+    def unless_held(rate, hold):             # the rate, zero over the hold's steps
+        if hold is None:
+            return rate
+        held = tf.cast((global_step >= hold[0]) & (global_step < hold[1]), tf.float32)
+        return rate * (1.0 - held)
+    classifier_rate = unless_held(rate, config.classifier_hold)
+    loc_rate = unless_held(config.loc_lr_multiplier * rate, config.loc_hold)
     updates = [optimizers.make_optimizer(config.optimizer, classifier_rate).apply_gradients(
                    zip(grads[:len(rest)], rest)),
-               optimizers.make_optimizer(config.optimizer, config.loc_lr_multiplier * rate)
+               optimizers.make_optimizer(config.optimizer, loc_rate)
                .apply_gradients(zip(grads[len(rest):], loc_vars))]
     # the step counts on only after both updates: each rate reads the step it is for
     # (incremented by one of them, the other could read the next step's rate)
