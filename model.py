@@ -363,10 +363,6 @@ def coloc_loc_net(inputs, image_size, start_scale, min_scale):
             # (B, n) -> (B, 8)
             x = tf.nn.relu(tf.nn.bias_add(tf.matmul(x, get_weights([x.shape.as_list()[1], 8])),
                                           get_bias([8])))
-    import os
-    if os.environ.get("COLOC_BN"):
-        mean, var = tf.nn.moments(x, [0], keepdims=True)
-        x = (x - mean) / tf.sqrt(var + 1e-6)
     with tf.variable_scope("loc_layer_4"):
         # (B, 8) -> (B, 3)
         weights = tf.Variable(tf.zeros([8, 3]), name="weights")
