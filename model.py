@@ -56,6 +56,33 @@ def start_theta(transform, start_scale=1.0):
     return np.array(transformer.TRANSFORMS[transform].zoom(start_scale), np.float32)
 
 
+def loc_features(inputs, keep_prob, image_size=IMAGE_SIZE, channels=NUM_CHANNELS):
+    """The tutorial's loc net up to its FC 32, what its last layer reads: (B, S*S*C)
+    flat images -> conv 5x5x32 stride 2 -> pool -> conv 3x3x64 -> pool -> tanh FC 32
+    + dropout -> (B, 32)."""
+    # (B, S*S*C) -> (B, S, S, C); the shapes below are for the tutorial's S = 28, C = 1
+    inputs = tf.reshape(inputs, [-1, image_size, image_size, channels])
+    flat_size = pooled_size(image_size, 3) ** 2 * 64     # 1024 for 28x28, as the tutorial
+    with tf.variable_scope("loc_layer_1"):
+        w1 = get_weights([5, 5, channels, 32])
+        b1 = get_bias([32])
+        # (B, 28, 28, 1) -> stride 2 -> (B, 14, 14, 32) -> pool -> (B, 7, 7, 32)
+        x = conv2d_relu(inputs, w1, b1, strides=[1, 2, 2, 1])
+        x = max_pool(x)
+
+    with tf.variable_scope("loc_layer_2"):
+        # (B, 7, 7, 32) -> (B, 7, 7, 64) -> pool -> (B, 4, 4, 64) -> (B, 1024)
+        x = conv2d_relu(x, get_weights([3, 3, 32, 64]), get_bias([64]))
+        x = max_pool(x)
+        x = tf.reshape(x, [-1, flat_size])
+
+    with tf.variable_scope("loc_layer_3"):
+        # (B, 1024) -> (B, 32)
+        fc1 = tf.nn.tanh(tf.nn.bias_add(tf.matmul(x, get_weights([flat_size, LOC_HIDDEN])),
+                                        get_bias([LOC_HIDDEN])))
+        return tf.nn.dropout(fc1, rate=1.0 - keep_prob)
+
+
 def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_scale=1.0,
             transform="affine", channels=NUM_CHANNELS):
     """The tutorial's localisation net: six affine parameters per image (or the
@@ -96,27 +123,8 @@ def loc_net(inputs, keep_prob, image_size=IMAGE_SIZE, head="tutorial", start_sca
     """
     if head not in LOC_HEADS:
         raise ValueError(f"loc_head must be one of {', '.join(LOC_HEADS)}, not {head!r}")
-    # (B, S*S*C) -> (B, S, S, C); the shapes below are for the tutorial's S = 28, C = 1
-    inputs = tf.reshape(inputs, [-1, image_size, image_size, channels])
-    flat_size = pooled_size(image_size, 3) ** 2 * 64     # 1024 for 28x28, as the tutorial
-    with tf.variable_scope("loc_layer_1"):
-        w1 = get_weights([5, 5, channels, 32])
-        b1 = get_bias([32])
-        # (B, 28, 28, 1) -> stride 2 -> (B, 14, 14, 32) -> pool -> (B, 7, 7, 32)
-        x = conv2d_relu(inputs, w1, b1, strides=[1, 2, 2, 1])
-        x = max_pool(x)
-
-    with tf.variable_scope("loc_layer_2"):
-        # (B, 7, 7, 32) -> (B, 7, 7, 64) -> pool -> (B, 4, 4, 64) -> (B, 1024)
-        x = conv2d_relu(x, get_weights([3, 3, 32, 64]), get_bias([64]))
-        x = max_pool(x)
-        x = tf.reshape(x, [-1, flat_size])
-
-    with tf.variable_scope("loc_layer_3"):
-        # (B, 1024) -> (B, 32)
-        fc1 = tf.nn.tanh(tf.nn.bias_add(tf.matmul(x, get_weights([flat_size, LOC_HIDDEN])),
-                                        get_bias([LOC_HIDDEN])))
-        fc1 = tf.nn.dropout(fc1, rate=1.0 - keep_prob)
+    # (B, S*S*C) -> (B, 32)
+    fc1 = loc_features(inputs, keep_prob, image_size, channels)
 
     with tf.variable_scope("loc_layer_4"):
         # Without this bias the first transforms are random and the STN shows
@@ -336,10 +344,11 @@ def describe(config):
 COLOC_MARGIN = 1.0      # the triplet loss's alpha
 
 
-def coloc_loc_net(inputs, image_size, start_scale, min_scale):
+def coloc_loc_net(inputs, image_size, start_scale, min_scale, layers="paper"):
     """The paper's co-localisation loc net: an attention window (s, t_x, t_y) per image.
 
-    conv 9x9x8 stride 4 -> pool -> FC 8 -> FC 8 -> FC 3, ReLUs between. The window
+    conv 9x9x8 stride 4 -> pool -> FC 8 -> FC 8 -> FC 3, ReLUs between (``layers``
+    "paper"), or the tutorial's loc net up to its FC 32, then FC 3 ("tutorial"). The window
     stays on the canvas: its scale is clipped to [min_scale, 1] and its centre moves
     at most as far as the window fits (t = tanh(.) (1 - s)), so it cannot escape to
     the blank beyond the canvas, where every window would look alike. The last layer
@@ -351,21 +360,24 @@ def coloc_loc_net(inputs, image_size, start_scale, min_scale):
     Returns:
       theta, (B, 3).
     """
-    # (B, S*S) -> (B, S, S, 1); the shapes below are for the paper's S = 84
-    x = tf.reshape(inputs, [-1, image_size, image_size, NUM_CHANNELS])
-    with tf.variable_scope("loc_layer_1"):
-        # (B, 84, 84, 1) -> stride 4 -> (B, 21, 21, 8) -> pool -> (B, 11, 11, 8) -> (B, 968)
-        x = max_pool(conv2d_relu(x, get_weights([9, 9, NUM_CHANNELS, 8]), get_bias([8]),
-                                 strides=[1, 4, 4, 1]))
-        x = tf.reshape(x, [-1, pooled_size(pooled_size(image_size, 2), 1) ** 2 * 8])
-    for i in (2, 3):
-        with tf.variable_scope(f"loc_layer_{i}"):
-            # (B, n) -> (B, 8)
-            x = tf.nn.relu(tf.nn.bias_add(tf.matmul(x, get_weights([x.shape.as_list()[1], 8])),
-                                          get_bias([8])))
+    if layers == "tutorial":
+        x = loc_features(inputs, 1.0, image_size)                     # (B, 32)
+    else:
+        # (B, S*S) -> (B, S, S, 1); the shapes below are for the paper's S = 84
+        x = tf.reshape(inputs, [-1, image_size, image_size, NUM_CHANNELS])
+        with tf.variable_scope("loc_layer_1"):
+            # (B, 84, 84, 1) -> stride 4 -> (B, 21, 21, 8) -> pool -> (B, 11, 11, 8)
+            x = max_pool(conv2d_relu(x, get_weights([9, 9, NUM_CHANNELS, 8]),
+                                     get_bias([8]), strides=[1, 4, 4, 1]))
+            x = tf.reshape(x, [-1, pooled_size(pooled_size(image_size, 2), 1) ** 2 * 8])
+        for i in (2, 3):
+            with tf.variable_scope(f"loc_layer_{i}"):
+                # (B, 968) -> (B, 8) -> (B, 8)
+                x = tf.nn.relu(tf.nn.bias_add(
+                    tf.matmul(x, get_weights([x.shape.as_list()[1], 8])), get_bias([8])))
     with tf.variable_scope("loc_layer_4"):
         # (B, 8) -> (B, 3)
-        weights = tf.Variable(tf.zeros([8, 3]), name="weights")
+        weights = tf.Variable(tf.zeros([x.shape.as_list()[1], 3]), name="weights")
         # the scale's bias only: a bias on the shift would send every window to one
         # place of the canvas, which is where the loss first pulls them all
         bias = tf.Variable(start_theta("attention", start_scale)[:1], name="bias")
@@ -438,8 +450,8 @@ def box_iou(a, b):
 def build_coloc_graph(config, classifier_weights):
     """Co-localisation's graph: canvases -> attention windows -> the triplet loss.
 
-    No label reaches the loss: ``labels``, the top-left pixel (x, y) of each digit's
-    28x28 frame on the canvas, only scores the windows (IoU > 0.5 with that frame).
+    No label reaches the loss: ``labels``, each digit's box (x0, y0, x1, y1) on the
+    canvas (its 28x28 frame), only scores the windows (IoU > 0.5 with it).
 
     Args:
       config: ``image_size`` (the canvas side, 84), ``loc_start_scale`` and
@@ -450,17 +462,18 @@ def build_coloc_graph(config, classifier_weights):
 
     Returns:
       The nodes ``training.fit`` reads (as ``build_graph``'s): ``images`` (B, S*S),
-      ``labels`` (B, 2) int, ``keep_prob`` and ``loc_keep_prob`` (unused), ``loss``,
+      ``labels`` (B, 4) int, ``keep_prob`` and ``loc_keep_prob`` (unused), ``loss``,
       ``accuracy`` and ``num_correct`` (windows on their digit), ``theta`` (B, 3),
       ``rectified`` (B, 28, 28, 1) the windows' contents, ``loc_variables``,
       ``input_shape``; and ``iou`` (B,).
     """
     size = config["image_size"]
     images = tf.placeholder(tf.float32, [None, size * size], name="images")
-    labels = tf.placeholder(tf.int64, [None, 2], name="labels")
+    labels = tf.placeholder(tf.int64, [None, 4], name="labels")
     canvases = tf.reshape(images, [-1, size, size, NUM_CHANNELS])
     theta = tf.identity(coloc_loc_net(images, size, config["loc_start_scale"],
-                                      config["min_scale"]), name="theta")
+                                      config["min_scale"], config["loc_layers"]),
+                        name="theta")
     # (B, 84, 84, 1) -> (B, 28, 28, 1): what each window shows
     windows = transformer.spatial_transformer_network(
         canvases, theta, out_dims=[IMAGE_SIZE, IMAGE_SIZE], transform="attention")
@@ -473,8 +486,7 @@ def build_coloc_graph(config, classifier_weights):
     # (2B, 28, 28, 1) -> (2B, D) -> (B, D) each
     anchors, negatives = tf.split(embedding(tf.concat([windows, elsewhere], 0),
                                             classifier_weights), 2)
-    frames = tf.cast(tf.concat([labels, labels + IMAGE_SIZE - 1], axis=1), tf.float32)
-    iou = box_iou(window_boxes(theta, size), frames)
+    iou = box_iou(window_boxes(theta, size), tf.cast(labels, tf.float32))
     hits = tf.cast(iou > 0.5, tf.float32)
     return {"images": images, "labels": labels,
             "keep_prob": tf.placeholder_with_default(1.0, [], name="keep_prob"),

@@ -9,11 +9,14 @@ windows of different images together in the clean classifier's embedding and pus
 each away from a random window of its own image. No class or box label reaches it.
 
 The score is the paper's: the share of images whose window overlaps the digit's true
-box, its 28x28 frame on the canvas, with an intersection over union above 0.5.
+box with an intersection over union above 0.5. The true box is the digit's 28x28 frame
+on the canvas, where it was placed; ``ink_boxes`` gives the tighter box of its ink
+(MNIST's digits fill about 20x20 pixels of the frame), a stricter score.
 """
 import numpy as np
 
-from mnist_stn.constants import IMAGE_SIZE, PIXEL_SCALE
+from mnist_stn.constants import IMAGE_SIZE
+from mnist_stn.distort import INK_LEVEL
 
 CANVAS = 84                  # the paper's canvas: three digits wide
 PER_CLASS = 100              # images of each class, as the paper's
@@ -32,44 +35,103 @@ def class_images(dataset, digit, count=PER_CLASS, seed=0):
     return dataset.images[np.sort(picked)]
 
 
-def place(digits, clutter_from=None, size=CANVAS, seed=0):
-    """Digits on canvases, each at a random position; with ``clutter_from`` (N', 784)
-    images, CLUTTER_PIECES crops of them on each canvas too.
-
-    Returns ((N, size*size) float32 canvases in [0, 1], (N, 2) int64 the top-left pixel
-    (x, y) of each digit's 28x28 frame).
-    """
+def layout(count, clutter_from=None, size=CANVAS, seed=0):
+    """Where ``count`` digits go, and what lies around them: ((count, 2) int64 the top-
+    left pixel (x, y) of each digit's 28x28 frame, uniform where it fits; (count, size,
+    size) backgrounds, blank, or with CLUTTER_PIECES crops of the (N', 784) images
+    ``clutter_from``)."""
     rng = np.random.RandomState(seed)
-    digits = np.asarray(digits, np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
-    count = len(digits)
-    canvases = np.zeros((count, size, size), np.float32)
-    corners = rng.randint(0, size - IMAGE_SIZE + 1, size=(count, 2))      # (x, y)
-    for canvas, digit, (x, y) in zip(canvases, digits, corners):
-        canvas[y:y + IMAGE_SIZE, x:x + IMAGE_SIZE] = digit
+    corners = rng.randint(0, size - IMAGE_SIZE + 1, size=(count, 2)).astype(np.int64)
+    backgrounds = np.zeros((count, size, size), np.float32)
     if clutter_from is not None:
         sources = np.asarray(clutter_from, np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
-        for canvas in canvases:
+        for background in backgrounds:
             for _ in range(CLUTTER_PIECES):
                 source = sources[rng.randint(len(sources))]
                 row, col = rng.randint(0, IMAGE_SIZE - CLUTTER_SIZE + 1, size=2)
                 y, x = rng.randint(0, size - CLUTTER_SIZE + 1, size=2)
                 piece = source[row:row + CLUTTER_SIZE, col:col + CLUTTER_SIZE]
-                np.maximum(canvas[y:y + CLUTTER_SIZE, x:x + CLUTTER_SIZE], piece,
-                           out=canvas[y:y + CLUTTER_SIZE, x:x + CLUTTER_SIZE])
-    return canvases.reshape(count, -1), corners.astype(np.int64)
+                np.maximum(background[y:y + CLUTTER_SIZE, x:x + CLUTTER_SIZE], piece,
+                           out=background[y:y + CLUTTER_SIZE, x:x + CLUTTER_SIZE])
+    return corners, backgrounds
+
+
+def compose(digits, corners, backgrounds):
+    """Each digit (N, 784) at its corner (N, 2) on its background (N, S, S), combined by
+    maximum (the digit's ink is never erased): ((N, S*S) float32 canvases, (N, 4) int64
+    each digit's box (x0, y0, x1, y1), the first and last column and row of its frame)."""
+    digits = np.asarray(digits, np.float32).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+    canvases = np.array(backgrounds, np.float32)
+    for canvas, digit, (x, y) in zip(canvases, digits, corners):
+        np.maximum(canvas[y:y + IMAGE_SIZE, x:x + IMAGE_SIZE], digit,
+                   out=canvas[y:y + IMAGE_SIZE, x:x + IMAGE_SIZE])
+    return canvases.reshape(len(canvases), -1), frame_boxes(corners)
+
+
+def frame_boxes(corners):
+    """(N, 2) top-left pixels (x, y) -> (N, 4) int64 boxes of the 28x28 frames there."""
+    corners = np.asarray(corners, np.int64)
+    return np.concatenate([corners, corners + IMAGE_SIZE - 1], axis=1)
+
+
+def place(digits, clutter_from=None, size=CANVAS, seed=0):
+    """Digits on canvases, each at a random position; with ``clutter_from`` (N', 784)
+    images, CLUTTER_PIECES crops of them on each canvas too: ``compose``'s canvases and
+    boxes."""
+    return compose(digits, *layout(len(digits), clutter_from, size, seed))
+
+
+class Gathering:
+    """The training batches of one class's canvases, with a curriculum: over the first
+    ``ramp_steps`` batches each digit moves from the centre of the canvas out to its
+    place (the clutter stays), so the window first follows digits it can see, then
+    finds them anywhere; from then on the canvases are the set's own. Like a
+    data.DataSet: ``next_batch(n)`` -> (canvases (n, S*S), boxes (n, 4)), each image once
+    per epoch, shuffled with ``seed``."""
+
+    def __init__(self, digits, corners, backgrounds, ramp_steps=0, seed=0):
+        self.digits, self.corners, self.backgrounds = digits, corners, backgrounds
+        self.ramp_steps, self.step = ramp_steps, 0
+        self._rng = np.random.RandomState(seed)
+        self._order = []
+        self.centre = (backgrounds.shape[1] - IMAGE_SIZE) // 2
+
+    @property
+    def num_examples(self):
+        return len(self.digits)
+
+    def next_batch(self, batch_size):
+        while len(self._order) < batch_size:
+            self._order = np.concatenate([self._order, self._rng.permutation(
+                self.num_examples)]).astype(int)
+        picked, self._order = self._order[:batch_size], self._order[batch_size:]
+        self.step += 1
+        strength = min(1.0, self.step / self.ramp_steps) if self.ramp_steps else 1.0
+        corners = np.round(self.centre + strength * (self.corners[picked] - self.centre))
+        return compose(self.digits[picked], corners.astype(np.int64),
+                       self.backgrounds[picked])
+
+
+def ink_boxes(digits, corners):
+    """(N, 784) digits at (N, 2) corners -> (N, 4) int64 boxes (x0, y0, x1, y1) of their
+    ink on the canvas (a blank digit: its whole frame)."""
+    digits = np.asarray(digits).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+    boxes = np.tile(np.array([0, 0, IMAGE_SIZE - 1, IMAGE_SIZE - 1], np.int64), (len(digits), 1))
+    for box, digit in zip(boxes, digits):
+        rows, cols = np.flatnonzero((digit > INK_LEVEL).any(1)), np.flatnonzero(
+            (digit > INK_LEVEL).any(0))
+        if len(rows):
+            box[:] = cols[0], rows[0], cols[-1], rows[-1]
+    return boxes + np.tile(np.asarray(corners, np.int64), 2)
 
 
 def class_set(dataset, digit, clutter, seed=0, count=PER_CLASS):
-    """The canvases of one class to co-localise, from a data.DataSet: ((N, 84*84) in
-    [0, 1], (N, 2) frame corners). Clutter comes from the set's images of other classes."""
+    """The digits of one class to co-localise and their scenes, from a data.DataSet:
+    (digits (N, 784), corners (N, 2), backgrounds (N, 84, 84)), for ``compose`` and
+    ``Gathering``. Clutter comes from the set's images of other classes."""
     digits = class_images(dataset, digit, count, seed)
     others = dataset.images[dataset.labels != digit] if clutter else None
-    return place(digits, others, seed=seed * 10 + digit)
-
-
-def scaled(canvases):
-    """Canvases in [0, 1] as data.DataSet takes images: in 0..255."""
-    return np.asarray(canvases) * PIXEL_SCALE
+    return (digits, *layout(len(digits), others, seed=seed * 10 + digit))
 
 
 def window_boxes(thetas, size=CANVAS):
@@ -79,12 +141,6 @@ def window_boxes(thetas, size=CANVAS):
     half = scale * (size - 1) / 2.0
     centre_x, centre_y = (shift_x + 1) * (size - 1) / 2.0, (shift_y + 1) * (size - 1) / 2.0
     return np.stack([centre_x - half, centre_y - half, centre_x + half, centre_y + half], 1)
-
-
-def frame_boxes(corners):
-    """(N, 2) top-left pixels -> (N, 4) boxes of the 28x28 frames, pixel centres."""
-    corners = np.asarray(corners, np.float64)
-    return np.concatenate([corners, corners + IMAGE_SIZE - 1], axis=1)
 
 
 def iou(a, b):
