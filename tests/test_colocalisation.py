@@ -32,8 +32,13 @@ def test_a_window_is_the_box_it_samples():
     with tf.Graph().as_default(), tf.Session() as sess:
         got = sess.run(model.window_boxes(tf.constant(thetas, tf.float32), 84))
     np.testing.assert_allclose(got, want, rtol=1e-6)
-    # the frame of a digit placed at (10, 20) runs over its 28 pixel centres
+    # the frame of a digit placed at (10, 20) runs over its 28 pixel centres; its ink,
+    # rows 5-9 and columns 3-12 of the digit, from (13, 25) to (22, 29)
     np.testing.assert_array_equal(colocalisation.frame_boxes([[10, 20]]), [[10, 20, 37, 47]])
+    digit = np.zeros((28, 28))
+    digit[5:10, 3:13] = 1.0
+    np.testing.assert_array_equal(colocalisation.ink_boxes(digit[None], [[10, 20]]),
+                                  [[13, 25, 22, 29]])
 
 
 def test_the_triplet_loss_against_numpy():
@@ -51,13 +56,32 @@ def test_the_triplet_loss_against_numpy():
 def test_digits_are_placed_whole_and_clutter_keeps_them():
     digits = np.zeros((3, 784), np.float32)
     digits[:, 100:110] = 0.8
-    canvases, corners = colocalisation.place(digits, size=84, seed=1)
-    for canvas, (x, y) in zip(canvases.reshape(3, 84, 84), corners):
+    canvases, boxes = colocalisation.place(digits, size=84, seed=1)
+    for canvas, (x, y, x1, y1) in zip(canvases.reshape(3, 84, 84), boxes):
+        assert (x1 - x, y1 - y) == (27, 27)
         np.testing.assert_array_equal(canvas[y:y + 28, x:x + 28], digits[0].reshape(28, 28))
         assert canvas.sum() == pytest.approx(digits[0].sum())
     cluttered, same = colocalisation.place(digits, np.ones((4, 784)), size=84, seed=1)
-    np.testing.assert_array_equal(same, corners)
+    np.testing.assert_array_equal(same, boxes)
     assert (cluttered >= canvases).all() and cluttered.sum() > canvases.sum()
+
+
+def test_the_digits_move_out_from_the_centre_then_are_the_sets_own():
+    digits = np.random.RandomState(2).rand(4, 784).astype(np.float32)
+    corners, backgrounds = colocalisation.layout(4, seed=3)
+    gathering = colocalisation.Gathering(digits, corners, backgrounds, ramp_steps=4, seed=0)
+    first, boxes = gathering.next_batch(4)           # a quarter of the way out
+    centre = (84 - 28) // 2
+    order = [int(np.flatnonzero((digits == c.reshape(84, 84)[b[1]:b[1] + 28,
+                                                          b[0]:b[0] + 28].ravel()).all(1))[0])
+             for c, b in zip(first, boxes)]
+    np.testing.assert_array_equal(boxes[:, :2], np.round(centre + 0.25 * (corners[order]
+                                                                          - centre)))
+    for _ in range(3):
+        canvases, boxes = gathering.next_batch(4)    # all the way: the set's own canvases
+    own, own_boxes = colocalisation.compose(digits, corners, backgrounds)
+    order = [int(np.flatnonzero((own == c).all(1))[0]) for c in canvases]
+    np.testing.assert_array_equal(boxes, own_boxes[order])
 
 
 def test_the_embedding_is_the_classifiers_frozen_weights():
@@ -86,7 +110,7 @@ def test_colocalise_trains_a_window_per_class_and_set(classifier, mnist_dir, tmp
                             "--ckpt-root", str(tmp_path), "--frames", "2"]) == 0
     out = capsys.readouterr().out
     for name in ("T", "TC"):
-        assert f"{name}, digit 1: the window is on the digit (IoU > 0.5) in" in out
+        assert f"{name}, digit 1: the window is on the digit (IoU > 0.5 with its" in out
         assert (tmp_path / f"{name}-1" / "learning.gif").stat().st_size > 0
 
 
