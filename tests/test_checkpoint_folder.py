@@ -358,5 +358,6 @@ def test_a_model_saved_when_E_was_simards_warp_is_read_as_simard(tmp_path):
     # a model saved with its transformer keeps its names
     new = dict(old, transform="affine")
     (tmp_path / checkpoints.CONFIG_FILE).write_text(json.dumps(new))
-    assert checkpoints.read_config(tmp_path) == dict(new, loc_start_scale=1.0)
+    assert checkpoints.read_config(tmp_path) == dict(new, loc_start_scale=1.0, digits=1,
+                                                     transformers=1, classifier="cnn")
     checkpoints.prepare_dir(str(tmp_path), paper_e)

@@ -28,6 +28,8 @@ def settings(config):
     out.pop("ckpt_dir")
     out["model"] = checkpoints.current_names(out["model"])
     out["classifier_hold"] = list(out["classifier_hold"] or []) or None
+    if out["loc_hold"] is None:          # a setting added since, which no former run had
+        del out["loc_hold"]
     return out
 
 
@@ -74,8 +76,8 @@ def test_every_recipe_passes_the_check_and_links_its_record(wing, train_size):
 
 def test_configs_holds_recipes_that_say_only_what_differs():
     files = sorted(configs.CONFIG_DIR.glob("*.toml"))
-    assert len(files) <= 10
-    assert sum(len(f.read_text().splitlines()) for f in files) <= 200
+    assert len(files) <= 11
+    assert sum(len(f.read_text().splitlines()) for f in files) <= 230
     defaults = dataclasses.asdict(configs.train_config("mnist", "mnist", "c"))
     for path in files:
         model, train_table = configs._read(path.stem)
