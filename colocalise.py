@@ -163,13 +163,13 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         # the classes' images come from all 60,000 training digits: nothing is validated
-        datasets = data.load_mnist(args.data_dir, seed=args.seed)
         everything = data.load_mnist(args.data_dir, validation_size=0, seed=args.seed)
         folder = args.classifier
         if folder is None:
             folder = configs.default_dir(CLASSIFIER_RUN)
             if not checkpoints.checkpoint_steps(folder):
-                folder = train_classifier(args, datasets)
+                folder = train_classifier(args, data.load_mnist(args.data_dir,
+                                                                seed=args.seed))
         weights = classifier_weights(folder)
         digits = range(10) if args.digit is None else [args.digit]
         found = {}
