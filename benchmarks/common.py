@@ -24,6 +24,14 @@ def run_main(main):
         sys.exit(1)
 
 
+# Jaderberg et al. 2015, Table 1: % test error of the CNN and of the ST-CNN with each
+# transformer (its cluttered MNIST: the CNN and the affine ST-CNN only)
+TABLE_1 = {"R": {"CNN": 1.2, "affine": 0.7, "projective": 0.8, "tps": 0.7},
+           "RTS": {"CNN": 0.8, "affine": 0.5, "projective": 0.6, "tps": 0.5},
+           "P": {"CNN": 1.5, "affine": 0.8, "projective": 0.8, "tps": 0.8},
+           "E": {"CNN": 1.4, "affine": 1.2, "projective": 1.3, "tps": 1.1},
+           "clutter": {"CNN": 3.5, "affine": 1.7}}
+
 # Benchmarks keep each run's checkpoint folder here unless told: a stopped benchmark run
 # again resumes from it
 CKPT_ROOT = os.path.join("checkpoints", "benchmarks")

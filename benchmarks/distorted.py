@@ -25,13 +25,6 @@ from mnist_stn import (animation, checkpoints, configs, data, distort, figures, 
                        precision, training)
 from mnist_stn.constants import TRAIN_FILE_SIZE, VALIDATION_SIZE
 
-# Jaderberg et al. 2015, Table 1: % test error of the CNN and of the ST-CNN with each
-# transformer (its cluttered MNIST: the CNN and the affine ST-CNN only)
-PAPER = {"R": {"CNN": 1.2, "affine": 0.7, "projective": 0.8, "tps": 0.7},
-         "RTS": {"CNN": 0.8, "affine": 0.5, "projective": 0.6, "tps": 0.5},
-         "P": {"CNN": 1.5, "affine": 0.8, "projective": 0.8, "tps": 0.8},
-         "E": {"CNN": 1.4, "affine": 1.2, "projective": 1.3, "tps": 1.1},
-         "clutter": {"CNN": 3.5, "affine": 1.7}}
 FIGURES = os.path.join("docs", "distorted")     # the committed figures of the records
 ROTATING = ("R", "RTS")
 LOCATING = ("RTS", "clutter")
@@ -209,14 +202,15 @@ def table(records):
              "/ after the STN | median box area / ink centre in box |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     machines = set()
-    order = {kind: i for i, kind in enumerate(PAPER)}
+    order = {kind: i for i, kind in enumerate(common.TABLE_1)}
     for key, r in sorted(records.items(), key=lambda item: (
             order.get(item[1]["kind"], len(order)), item[1]["model"] == "CNN",
             item[1]["seed"])):
         machines.add(r["machine"])
         # older records lack the transformer: their run's name says it
         transform = r.get("transform") or configs.load(r["config"], "mnist")[0]["transform"]
-        paper = PAPER.get(r["kind"], {}).get(transform if r["model"] == "ST-CNN" else "CNN")
+        paper = common.TABLE_1.get(r["kind"], {}).get(
+            transform if r["model"] == "ST-CNN" else "CNN")
         rotation = (f"{r['angle_std']:.1f}° / {r['residual_angle_std']:.1f}°"
                     if "angle_std" in r else "")
         found = f"{r['box_area']:.0%} / {r['centre_in_box']:.1%}" if "box_area" in r else ""

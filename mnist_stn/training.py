@@ -28,7 +28,7 @@ class TrainConfig:
     steps: int = 12000           # total, counting those of a resumed run
     batch_size: int = 50
     learning_rate: float = 3e-4  # the peak, with the cosine schedule
-    lr_schedule: str = "cosine"  # or "constant", the tutorial's
+    lr_schedule: str = "cosine"  # or "constant", the tutorial's, or "thirds", the STN paper's
     keep_prob: float = 0.5       # dropout in the classifier ...
     loc_keep_prob: float = 1.0   # ... and in the localisation net
     seed: int = 0
@@ -85,7 +85,7 @@ class TrainConfig:
                              f"not {self.lr_schedule}")
 
 
-LR_SCHEDULES = ("cosine", "constant")
+LR_SCHEDULES = ("cosine", "constant", "thirds")
 HOLDS = ("classifier_hold", "loc_hold")     # parts of the model held still a while
 
 
@@ -341,11 +341,17 @@ def build_train_op(g, global_step, config):
 
 
 def learning_rate_schedule(config):
-    """The learning rate: constant, or a cosine decay from its peak to 0 at config.steps
-    (so a run made longer on resume decays over its new length)."""
+    """The learning rate: constant, a cosine decay from its peak to 0 at config.steps, or
+    divided by 10 after each third of config.steps (the STN paper's: 150,000 iterations,
+    divided every 50,000). Both decays follow a run made longer on resume."""
     global_step = tf.train.get_or_create_global_step()
     if config.lr_schedule == "cosine":
         return tf.train.cosine_decay(config.learning_rate, global_step, config.steps)
+    if config.lr_schedule == "thirds":
+        third = max(1, config.steps // 3)     # a rate holds while the step is <= a boundary
+        return tf.train.piecewise_constant(
+            global_step, [third - 1, 2 * third - 1],
+            [config.learning_rate * 10.0 ** -k for k in range(3)])
     return config.learning_rate
 
 

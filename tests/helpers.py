@@ -9,6 +9,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from mnist_stn.constants import IMAGE_SIZE, NUM_CLASSES, VALIDATION_SIZE
 
@@ -165,3 +166,11 @@ def checkpoint_step(ckpt_dir):
     from mnist_stn.compat import tf
     latest = tf.train.latest_checkpoint(str(ckpt_dir))
     return None if latest is None else int(latest.rsplit("-", 1)[1])
+
+
+def refused(main, flags, says, capsys):
+    """``main(flags)`` stops with argparse's status 2 and a line that says ``says``."""
+    with pytest.raises(SystemExit) as stop:
+        main(flags)
+    assert stop.value.code == 2
+    assert says in capsys.readouterr().err

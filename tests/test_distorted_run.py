@@ -10,6 +10,7 @@ from PIL import Image
 
 import predict
 import train
+from helpers import refused
 from mnist_stn import animation, data, distort
 from mnist_stn.compat import tf
 
@@ -129,14 +130,6 @@ def test_each_distortion_trains_with_its_named_run():
         assert config.ramp_steps == ramp                     # the CNN: the same data
         # only clutter's box starts zoomed in (half the canvas's side)
         assert config.model.get("loc_start_scale", 1.0) == (0.5 if kind == "clutter" else 1.0)
-
-
-def refused(main, flags, says, capsys):
-    """``main(flags)`` stops with argparse's status 2 and a line that says ``says``."""
-    with pytest.raises(SystemExit) as stop:
-        main(flags)
-    assert stop.value.code == 2
-    assert says in capsys.readouterr().err
 
 
 def test_the_distorted_benchmark_refuses_what_cannot_run(capsys):

@@ -71,6 +71,24 @@ def test_loc_lr_multiplier_moves_only_the_loc_net_faster():
     assert got_step == 1
 
 
+def test_the_papers_schedule_divides_the_rate_by_ten_after_each_third():
+    # plain SGD moves a weight of gradient 1 by the rate itself: 9 steps in thirds of 3
+    config = training.TrainConfig(model={}, ckpt_dir="", steps=9, learning_rate=0.5,
+                                  optimizer="sgd", lr_schedule="thirds")
+    with tf.Graph().as_default(), tf.Session() as sess:
+        weight = tf.Variable([0.0])
+        step = tf.train.get_or_create_global_step()
+        op = training.build_train_op({"loss": tf.reduce_sum(weight),
+                                      "loc_variables": []}, step, config)
+        sess.run(tf.global_variables_initializer())
+        moves = []
+        for _ in range(9):
+            before = sess.run(weight)[0]
+            sess.run(op)
+            moves.append(before - sess.run(weight)[0])
+    np.testing.assert_allclose(moves, [0.5] * 3 + [0.05] * 3 + [0.005] * 3, rtol=1e-5)
+
+
 def adam_moves(config, steps):
     """How far each of two weights, the loc net's and the classifier's, moves per step of
     ``build_train_op`` (with Adam, each step moves a weight whose gradient keeps its
