@@ -83,10 +83,7 @@ def planned_runs(parser, args, recipes, make_config, train_size, wing="mnist"):
     if unknown:
         parser.error(f"runs {unknown} are not of this benchmark; its recipes are "
                      f"{', '.join(recipes)}")
-    try:
-        seeds = [int(seed) for seed in args.seeds.split(",")]
-    except ValueError:
-        parser.error(f"--seeds takes comma-separated integers, not {args.seeds!r}")
+    seeds = int_list(parser, "--seeds", args.seeds)
     planned = [(name, seed) for seed in seeds for name in names]
     try:
         for name, seed in planned:
@@ -94,6 +91,14 @@ def planned_runs(parser, args, recipes, make_config, train_size, wing="mnist"):
     except ValueError as e:
         parser.error(str(e))
     return planned
+
+
+def int_list(parser, flag, text):
+    """'0,1,2' -> [0, 1, 2]; anything else is one argparse error line naming the flag."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        parser.error(f"{flag} takes comma-separated integers, not {text!r}")
 
 
 def run_name(name, seed):
@@ -132,6 +137,16 @@ def keep_beside_results(args, name):
     if args.ckpt_root is None:
         args.ckpt_root = stem + "-checkpoints" if trial else os.path.join(CKPT_ROOT, name)
     return stem + "-figures" if trial else None
+
+
+def record_new(records, key, make, overwrite):
+    """Record ``make()`` as ``key`` unless --results has it and --overwrite is not given:
+    a stopped study run again goes on where it stopped. Returns whether it recorded."""
+    if key in records and not overwrite:
+        print(f"{key}: recorded, skipped (--overwrite records it again)", flush=True)
+        return False
+    records.add(key, make())
+    return True
 
 
 def refuse_recorded(parser, records, keys, overwrite):

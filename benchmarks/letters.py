@@ -384,10 +384,7 @@ def main(argv=None):
         variants = []
     if len(variants) != len(args.variants.split(",")):
         parser.error(f"--variants takes numbers from 1 to {len(ABLATIONS)}")
-    try:
-        seeds = [int(seed) for seed in args.seeds.split(",")]
-    except ValueError:
-        parser.error(f"--seeds takes comma-separated integers, not {args.seeds!r}")
+    seeds = common.int_list(parser, "--seeds", args.seeds)
     if any(not 0 <= seed < 2 ** 32 for seed in seeds):
         parser.error(f"--seeds must be in 0..{2 ** 32 - 1}, not {args.seeds}")
     if args.steps < 1 or args.ablation_steps < 1:

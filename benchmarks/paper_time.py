@@ -19,7 +19,7 @@ the paper's figure. Each curve starts at today's three-seed mean
 
 Each finished part or run is recorded in --results as it ends and skipped when the
 command is run again (which resumes an unfinished run from its checkpoint under
---ckpt-root); --overwrite trains it anew. The tables beside --results and --figure are
+--ckpt-root); --overwrite records it again (a finished run from its kept checkpoint). The tables beside --results and --figure are
 rebuilt after every record.
 """
 import argparse
@@ -290,10 +290,7 @@ def main(argv=None):
     common.add_keep_flags(parser, "paper-time")
     args = parser.parse_args(argv)
     parts, columns = args.parts.split(","), args.columns.split(",")
-    try:
-        factors = [int(f) for f in args.factors.split(",")]
-    except ValueError:
-        parser.error(f"--factors takes comma-separated integers, not {args.factors!r}")
+    factors = common.int_list(parser, "--factors", args.factors)
     if set(parts) - set(PARTS) or set(columns) - set(COLUMNS) or min(factors) < 1:
         parser.error(f"--parts takes {', '.join(PARTS)}; --columns {', '.join(COLUMNS)}; "
                      "--factors whole multiples of at least 1")
@@ -306,11 +303,8 @@ def main(argv=None):
                              lambda data: table(data, distorted_results))
 
     def record(key, make):
-        if key in records and not args.overwrite:
-            print(f"{key}: recorded, skipped (--overwrite trains it anew)")
-            return
-        records.add(key, make())
-        if any(" x" in k for k in records.data):
+        if common.record_new(records, key, make, args.overwrite) and any(
+                " x" in k for k in records.data):
             draw(records.data, args.figure, distorted_results)
 
     if "rates" in parts:

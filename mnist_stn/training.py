@@ -183,7 +183,7 @@ def _fit(config, build_graph, train_set, validation, test, make_augment):
                     raise diverged(f"the loss became {loss} at step {step + 1}")
                 step += 1
                 if step % config.eval_every == 0 or step == config.steps:
-                    log.validation = accuracy(sess, g, *validation)
+                    log.validate(step, accuracy(sess, g, *validation))
                     writer.add_summary(scalars(validation_accuracy=log.validation), step)
                 if step % config.log_every == 0 or step == config.steps:
                     log.record(step, loss, acc)
@@ -230,7 +230,9 @@ class Record:
         if self.previous:
             self.check_resume(step)
         # losses logged after the checkpoint resumed from never happened, for this run
-        self.losses = [pair for pair in self.previous.get("losses", []) if pair[0] <= step]
+        self.losses, self.validations = (
+            [pair for pair in self.previous.get(name, []) if pair[0] <= step]
+            for name in ("losses", "validations"))
         self.earlier_seconds = (self.previous.get("train_seconds") or 0.0) if step else 0.0
 
     def check_resume(self, step):
@@ -272,7 +274,8 @@ class Record:
                 else self.previous.get("images_per_second"),
                 "checkpoint": checkpoint,
                 "frame_seconds": round(film.seconds, 2) if film else None,
-                "losses": self.losses + log.losses}
+                "losses": self.losses + log.losses,
+                "validations": self.validations + log.validations}
 
 
 # Settings that may change on resume; the rest (the model, --steps below the
@@ -410,9 +413,14 @@ class Progress:
         self.config, self.start_step, self.start = config, start_step, time.time()
         self.validation = None
         self.losses = []          # [step, loss] at every log step of this run
+        self.validations = []     # [step, validation accuracy] at every evaluation of it
 
     def elapsed(self):
         return time.time() - self.start
+
+    def validate(self, step, accuracy):
+        self.validation = accuracy
+        self.validations.append([step, round(float(accuracy), 5)])
 
     def images_per_second(self, step, seconds=None):
         trained = (step - self.start_step) * self.config.batch_size

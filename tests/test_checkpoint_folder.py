@@ -117,6 +117,9 @@ def test_metrics_keep_every_loss_across_resumes_and_a_finished_rerun(fake_mnist_
     train_cnn(fake_mnist_dir, tmp_path, "--steps", "4")
     metrics = json.loads((tmp_path / checkpoints.METRICS_FILE).read_text())
     assert [step for step, _ in metrics["losses"]] == [1, 2, 3, 4]
+    # evaluated at the end of each run (--eval-every is 1000): the history of both
+    assert [step for step, _ in metrics["validations"]] == [2, 4]
+    assert metrics["validations"][-1][1] == pytest.approx(metrics["validation_accuracy"])
     assert metrics["train_seconds"] >= metrics["train_seconds_this_run"] > 0
     again = train_cnn(fake_mnist_dir, tmp_path, "--steps", "4")     # the finished command
     assert again["losses"] == metrics["losses"] and again["test_accuracy"] is not None
@@ -134,6 +137,8 @@ def test_metrics_are_kept_on_ctrl_c_before_the_end(fake_mnist_dir, tmp_path):
     resumed = train_cnn(fake_mnist_dir, tmp_path, "--steps", "4")
     assert resumed["resumed_at_step"] == 2
     assert [step for step, _ in resumed["losses"]] == [1, 2, 3, 4]
+    # evaluated every step, then (default --eval-every) at the end: step 3's is gone
+    assert [step for step, _ in resumed["validations"]] == [1, 2, 4]
 
 
 def test_weights_gone_nan_are_never_saved(fake_mnist_dir, tmp_path):
