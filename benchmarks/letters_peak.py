@@ -37,18 +37,23 @@ def train_run(schedule, seed, args, ckpt_dir, sets):
     metrics = training.fit(config, model.build_graph, sets.train,
                            (sets.validation.images, sets.validation.labels),
                            (sets.test.images, sets.test.labels))
-    last = [100 * acc for step, acc in metrics["validations"]
-            if step >= (1 - LAST) * metrics["steps"]]
     return {"run": RUN, "schedule": schedule, "seed": seed, "steps": metrics["steps"],
             "batch_size": config.batch_size, "learning_rate": config.learning_rate,
             "test_accuracy": 100 * metrics["test_accuracy"],
             "validation_accuracy": 100 * metrics["validation_accuracy"],
             "validations": metrics["validations"],
-            "last_third_validation": [min(last), max(last)],
+            "last_third_validation": last_range(metrics["validations"], metrics["steps"]),
             "train_minutes": metrics["train_seconds"] / 60,       # of every process
             "resumed_at_step": metrics["resumed_at_step"],
             "images_per_second": metrics["images_per_second"],
             "precision": config.precision, **common.stamp()}
+
+
+def last_range(validations, steps):
+    """[lowest, highest] validation accuracy (%) of the evaluations ([step, accuracy]
+    pairs) over the last LAST of ``steps``."""
+    last = [100 * acc for step, acc in validations if step >= (1 - LAST) * steps]
+    return [min(last), max(last)]
 
 
 def key(schedule, steps, seed):

@@ -69,13 +69,19 @@ def today(column, distorted_results):
             "machines": sorted({r["machine"] for r in runs})}
 
 
-def train_run(name, steps, args, ckpt_dir, changes=None):
-    """Train a named run for ``steps`` (``changes``: TrainConfig fields replaced after
-    the recipe's shares are counted) and test it; returns its record."""
+def run_config(name, steps, args, ckpt_dir, changes=None):
+    """The TrainConfig of a named run for ``steps``; ``changes`` (TrainConfig fields)
+    replace the recipe's after its shares are counted."""
     config = configs.train_config(name, "mnist", ckpt_dir, steps=steps, seed=args.seed,
                                   precision=args.precision)
     config = dataclasses.replace(config, **(changes or {}))
     config.check(train_size=TRAIN_FILE_SIZE - VALIDATION_SIZE)
+    return config
+
+
+def train_run(name, steps, args, ckpt_dir, changes=None):
+    """Train a run_config and test it; returns its record."""
+    config = run_config(name, steps, args, ckpt_dir, changes)
     kind = config.model["distortion"]
     datasets = data.load_mnist(args.data_dir, seed=args.seed)
     metrics = training.fit(config, model.build_graph,

@@ -32,19 +32,19 @@ def test_a_larger_batch_is_tried_only_where_it_trains_clearly_faster():
     assert changes["learning_rate"] == pytest.approx(base * 2.2627417)     # sqrt(256 / 50)
 
 
-def test_the_papers_recipe_replaces_the_curriculum(mnist_dir, tmp_path):
-    args = argparse.Namespace(seed=1, precision="fp32", data_dir=str(mnist_dir))
-    record = paper_time.train_run("R-projective", 3, args, str(tmp_path / "run"),
-                                  paper_time.PAPER_RECIPE)
-    assert (record["steps"], record["batch_size"], record["digits_seen"]) == (3, 256, 768)
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+def test_the_papers_recipe_replaces_the_curriculum():
+    args = argparse.Namespace(seed=1, precision="fp32")
+    config = paper_time.run_config("R-projective", 3000, args, "ck", paper_time.PAPER_RECIPE)
     # configs/R.toml's ramp, hold, loc rate and dropout are gone; the model is R's
-    assert (metrics["optimizer"], metrics["learning_rate"], metrics["lr_schedule"]) == (
-        "sgd", 0.01, "thirds")
-    assert (metrics["ramp_steps"], metrics["classifier_hold"], metrics["loc_lr_multiplier"],
-            metrics["keep_prob"]) == (0, None, 1.0, 1.0)
-    assert (metrics["distortion"], metrics["transform"]) == ("R", "projective")
-    assert 0 <= record["test_error"] <= 100
+    assert (config.optimizer, config.learning_rate, config.lr_schedule, config.batch_size) \
+        == ("sgd", 0.01, "thirds", 256)
+    assert (config.ramp_steps, config.classifier_hold, config.loc_lr_multiplier,
+            config.keep_prob, config.loc_keep_prob) == (0, None, 1.0, 1.0, 1.0)
+    assert (config.model["distortion"], config.model["transform"]) == ("R", "projective")
+    # today's recipe at those steps keeps its curriculum, its shares of the new length
+    today = paper_time.run_config("R-projective", 3000, args, "ck")
+    assert (today.ramp_steps, today.classifier_hold, today.loc_lr_multiplier) == (
+        round(3000 * 2 / 9), (round(3000 / 18), round(3000 * 5 / 18)), 3.0)
 
 
 def curve_record(error, steps, minutes):
