@@ -200,11 +200,12 @@ def table(records, distorted_results=None):
             first = (f"{now['error']:.2f}% ({now['minutes']:.0f} min*)" if now else "-")
             lines.append(f"| {column} ({name}) | {paper_figure(column)}% | {first} | "
                          + " | ".join(cells) + f" | {reached(column, records, now)} |")
+        machines = sorted({machine for column in COLUMNS
+                           for machine in (today(column, distorted_results) or {})
+                           .get("machines", [])})
         lines += ["", "% test error on the fixed distorted test set (10,000 digits), one "
                       "seed per point past 1x, and its training time on the machine that "
-                      "trained it. *On " + "; ".join(sorted({m for c in COLUMNS
-                                                            for m in (today(c, distorted_results)
-                                                                      or {}).get("machines", [])}))
+                      "trained it. *On " + "; ".join(machines)
                   + " (benchmarks/results/distorted.md). " + runs_said(curves)]
     return "\n".join(lines) + "\n"
 
