@@ -288,10 +288,10 @@ def test_bad_flags_are_refused(flags, capsys):
 def test_letters_runs_are_the_tutorials_settings():
     config, _ = train.parse_args([])
     assert (config.batch_size, config.learning_rate, config.lr_schedule, config.optimizer,
-            config.keep_prob, config.loc_keep_prob) == (32, 1e-3, "constant", "adam", 0.8, 0.8)
+            config.keep_prob, config.loc_keep_prob) == (32, 1e-3, "cosine", "adam", 0.8, 0.8)
     assert config.model == {"stn": True, "width": 1.0, "bn": "after-relu",
                             "pixel_range": "-1,1", "norm": "renorm", "transform": "affine"}
-    assert config.ckpt_dir == "checkpoints/letters" and config.steps == 9000
+    assert config.ckpt_dir == "checkpoints/letters" and config.steps == 3600
     tutorial, _ = train.parse_args(["--config", "letters-tutorial"])
     assert tutorial.model["pixel_range"] == "0,1" and tutorial.steps == 2500
     cnn, _ = train.parse_args(["--no-stn", "--width", "0.5"])
