@@ -285,7 +285,7 @@ def test_bad_flags_are_refused(flags, capsys):
     assert "error:" in capsys.readouterr().err
 
 
-def test_letters_runs_are_the_tutorials_settings():
+def test_letters_runs_are_the_tutorials_settings_with_a_decaying_rate():
     config, _ = train.parse_args([])
     assert (config.batch_size, config.learning_rate, config.lr_schedule, config.optimizer,
             config.keep_prob, config.loc_keep_prob) == (32, 1e-3, "cosine", "adam", 0.8, 0.8)
