@@ -246,6 +246,7 @@ def draw(records, path, distorted_results=None):
     if distorted_results is None:
         distorted_results = read_distorted()
     fig, ax = plt.subplots(figsize=(7, 4.2))
+    seen = set()
     for i, (column, name) in enumerate(COLUMNS.items()):
         colour = f"C{i}"
         now = today(column, distorted_results)
@@ -255,9 +256,13 @@ def draw(records, path, distorted_results=None):
         if points:
             x, y = zip(*points)
             ax.plot(np.array(x) / 1e6, y, "o-", color=colour, label=f"{column} ({name})")
+            seen.update(round(d / 1e6, 1) for d in x)
         ax.axhline(paper_figure(column), color=colour, linestyle="--", linewidth=1,
                    label=f"{column}: the paper's {paper_figure(column)}%")
     ax.set_xscale("log", base=2)
+    ax.minorticks_off()                      # a log axis' own ticks fall between the runs
+    seen = sorted(seen)
+    ax.set_xticks(seen, [f"{x:g}" for x in seen])
     ax.set_xlabel("training digits seen (millions); the paper's runs: 38.4")
     ax.set_ylabel("% test error")
     ax.set_title("Distorted MNIST: one seed at 2x and 4x today's steps")
