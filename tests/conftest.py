@@ -22,3 +22,19 @@ def mnist_dir(tmp_path_factory):
     if HAVE_REAL_MNIST:
         return REAL_MNIST_DIR
     return write_mnist(tmp_path_factory.mktemp("mnist_standin"), STANDIN_SIZES)
+
+
+# The files that take longest (quick and slow suites together), longest first: each of the
+# two workers takes whole files in collection order (pytest.ini keeps it), so a long file
+# started last keeps one core busy while the other waits; started first, the short files
+# fill in around them.
+LONG_FILES = ("test_distorted_run.py", "test_train_predict.py", "test_letters_model.py",
+              "test_checkpoint_folder.py", "test_sampler_variants.py", "test_animation.py",
+              "test_transformer_projective_tps.py", "test_keras_layer.py", "test_explore.py",
+              "test_addition.py", "test_images.py", "test_transformer.py", "test_distort.py",
+              "test_model.py", "test_training.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONG_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_FILES)))   # stable
